@@ -1,0 +1,43 @@
+# Developer entry points. Everything runs from the project's own virtualenv (.venv), which
+# `make install` creates; CI (.ci/run) calls the same targets on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install lint fmt typecheck test test-unit test-e2e bench check clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+
+lint: $(PY)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+fmt: $(PY)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+typecheck: $(PY)
+	$(PY) -m mypy
+
+# The whole suite: unit tests, then the end-to-end tier against tests/kubeapi and real binaries.
+test: $(PY)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(PY)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-e2e: $(PY)
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: $(PY)
+	$(PY) -m tests.bench
+
+check: lint typecheck test
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

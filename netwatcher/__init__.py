@@ -1,0 +1,1 @@
+"""The DANM netwatcher component."""

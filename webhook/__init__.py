@@ -1,0 +1,1 @@
+"""The DANM webhook component."""
