@@ -1,0 +1,1 @@
+"""The ``fakeipam`` CNI IPAM plugin: hands delegates the addresses DANM already reserved."""
