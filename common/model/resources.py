@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-DANM_GROUP = "danm.k8s.io"
-DANM_VERSION = "v1"
+from common.model import constants as c
+
+DANM_GROUP = c.API_GROUP
+DANM_VERSION = c.API_VERSION
 
 
 class ResourceError(ValueError):
@@ -73,11 +75,17 @@ class Resource:
 
 
 # NB: plurals and scopes per danm-behaviour.md §1.1.
-DANMNETS = Resource(DANM_GROUP, DANM_VERSION, "danmnets", "DanmNet", namespaced=True)
-TENANTNETWORKS = Resource(DANM_GROUP, DANM_VERSION, "tenantnetworks", "TenantNetwork", True)
-CLUSTERNETWORKS = Resource(DANM_GROUP, DANM_VERSION, "clusternetworks", "ClusterNetwork", False)
-TENANTCONFIGS = Resource(DANM_GROUP, DANM_VERSION, "tenantconfigs", "TenantConfig", False)
-DANMEPS = Resource(DANM_GROUP, DANM_VERSION, "danmeps", "DanmEp", namespaced=True)
+def _danm(kind: str) -> Resource:
+    return Resource(
+        DANM_GROUP, DANM_VERSION, c.PLURALS[kind], kind, namespaced=kind in c.NAMESPACED_KINDS
+    )
+
+
+DANMNETS = _danm(c.KIND_DANMNET)
+TENANTNETWORKS = _danm(c.KIND_TENANT_NETWORK)
+CLUSTERNETWORKS = _danm(c.KIND_CLUSTER_NETWORK)
+TENANTCONFIGS = _danm(c.KIND_TENANT_CONFIG)
+DANMEPS = _danm(c.KIND_DANMEP)
 
 PODS = Resource("", "v1", "pods", "Pod", namespaced=True)
 SERVICES = Resource("", "v1", "services", "Service", namespaced=True)
