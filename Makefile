@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install lint fmt typecheck test test-unit test-e2e bench check clean
+.PHONY: install lint fmt typecheck test test-unit test-e2e bench kubeapi check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -36,6 +36,11 @@ test-e2e: $(PY)
 
 bench: $(PY)
 	$(PY) -m tests.bench
+
+# The API stand-in on a fixed port, state kept across restarts, for trying things with kubectl.
+kubeapi: $(PY)
+	mkdir -p .cache
+	$(PY) -m tests.kubeapi --port 6443 --kubeconfig .cache/kubeconfig --persist .cache/kubeapi.json
 
 check: lint typecheck test
 
