@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install lint fmt typecheck test test-unit test-e2e bench kubeapi check clean
+.PHONY: install lint fmt typecheck test test-unit test-e2e test-vm bench kubeapi check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ test-unit: $(PY)
 test-e2e: $(PY)
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
+# The tests that need ipvlan / 802.1q / dummy, inside a throw-away QEMU guest kernel.
+test-vm: $(PY)
+	$(PY) -m pytest tests/vm/test_guest_tier.py $(PYTEST_ARGS)
+
 bench: $(PY)
 	$(PY) -m tests.bench
 
@@ -45,4 +49,4 @@ kubeapi: $(PY)
 check: lint typecheck test
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .cache/vm

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.kubeapi.testing import RunningKubeApi, start_in_thread
+from tests.vm.policy import apply_guest_tier_policy
 
 
 @pytest.fixture
@@ -33,3 +34,9 @@ def kube_client(kubeapi: RunningKubeApi) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # NB: vm-marked tests anywhere in the tree run only inside the QEMU guest
+    # (tests/vm/test_guest_tier.py); on the host they are skipped, in the guest the rest is.
+    apply_guest_tier_policy(config, items)
