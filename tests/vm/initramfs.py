@@ -173,8 +173,8 @@ mount -t devtmpfs devtmpfs {root}/dev || fail "mount dev"
 mkdir -p {root}/dev/pts {root}/dev/shm
 mount -t devpts devpts {root}/dev/pts
 mount -t tmpfs tmpfs {root}/dev/shm
-mount -t tmpfs tmpfs {root}/tmp || fail "mount tmp"
-chmod 1777 {root}/tmp
+# NB: no tmpfs over /tmp: the overlay already makes it writable, and the checkout under test
+# (CI clones into /tmp) must stay visible at the same path.
 mount -t tmpfs tmpfs {root}/run || fail "mount run"
 mkdir -p {root}/run/netns {root}/run/danm-vm {results}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 \\

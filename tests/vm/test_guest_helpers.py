@@ -241,6 +241,15 @@ def test_init_script_loads_modules_in_order_and_always_prints_the_marker() -> No
     assert script.rstrip().endswith("poweroff -f")
 
 
+def test_init_script_keeps_the_hosts_tmp_visible() -> None:
+    # NB: CI clones the repository under /tmp; a tmpfs there would hide the checkout the job
+    # has to cd into (seen: "can't cd to /tmp/ci-check").
+    script = initramfs.render_init_script(_job(), [], None)
+    assert not any(
+        line.startswith("mount -t tmpfs tmpfs /mnt/root/tmp") for line in script.splitlines()
+    )
+
+
 def test_initramfs_holds_busybox_modules_init_and_job() -> None:
     archive = initramfs.build_initramfs(
         busybox=b"BB", modules=[("a.ko", b"A"), ("b.ko", b"B")], job=_job()
