@@ -34,11 +34,17 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from common.ipam._addr import parse_address, parse_address_maybe_cidr, split_cidr
-from common.ipam._search import find_free_offset
+from common.ipam._addr import parse_address_maybe_cidr, split_cidr
+from common.ipam._pool import (
+    fresh_alloc,
+    gateway_offsets,
+    of_network,
+    pool_bounds,
+    released_alloc,
+    take_next_free,
+)
 from common.ipam.bitarray import BitArray
 from common.ipam.errors import (
-    AddressExhausted,
     AddressInUse,
     InvalidAddressRequest,
     InvalidNetworkConfig,
@@ -69,40 +75,24 @@ class Ipv4Pool:
     gateways: tuple[str, ...] = ()
 
 
-def _of(network: str) -> str:
-    return f" of network {network}" if network else ""
-
-
 def parse_cidr(cidr: str, *, network: str = "") -> ipaddress.IPv4Network:
     """`cidr` as a network (host bits masked, as Go's ParseCIDR does), or InvalidNetworkConfig."""
     parsed = split_cidr(cidr)
     if parsed is None:
         raise InvalidNetworkConfig(
-            f"cidr {cidr!r}{_of(network)} is not an IPv4 CIDR such as 10.0.0.0/24"
+            f"cidr {cidr!r}{of_network(network)} is not an IPv4 CIDR such as 10.0.0.0/24"
         )
     address, prefix = parsed
     if address.version != 4:
         raise InvalidNetworkConfig(
-            f"cidr {cidr!r}{_of(network)} is an IPv6 prefix; IPv6 prefixes belong in net6"
+            f"cidr {cidr!r}{of_network(network)} is an IPv6 prefix; IPv6 prefixes belong in net6"
         )
     if prefix < MIN_PREFIXLEN:
         raise InvalidNetworkConfig(
-            f"cidr {cidr}{_of(network)} is too large: DANM manages IPv4 networks of at most "
+            f"cidr {cidr}{of_network(network)} is too large: DANM manages IPv4 networks of at most "
             f"/{MIN_PREFIXLEN} (2^{32 - MIN_PREFIXLEN} addresses)"
         )
     return ipaddress.IPv4Network((address, prefix), strict=False)
-
-
-def _gateway_offsets(net: ipaddress.IPv4Network, gateways: Iterable[str]) -> set[int]:
-    # NB: the webhook rejects gateways outside the cidr; anything unparsable or outside can hold
-    # no bit of this alloc, so it is skipped rather than failing every allocation.
-    base = int(net.network_address)
-    offsets = set()
-    for gateway in gateways:
-        address = parse_address(gateway)
-        if isinstance(address, ipaddress.IPv4Address) and address in net:
-            offsets.add(int(address) - base)
-    return offsets
 
 
 def init_alloc(cidr: str, route_gateways: Iterable[str] = (), *, network: str = "") -> str:
@@ -111,12 +101,7 @@ def init_alloc(cidr: str, route_gateways: Iterable[str] = (), *, network: str = 
     Identical to the original, e.g. `10.0.0.0/30` -> `kA==`, `10.0.0.0/29` with gateway
     10.0.0.1 -> `wQ==`.
     """
-    net = parse_cidr(cidr, network=network)
-    bits = BitArray(net.num_addresses)
-    bits.set(net.num_addresses - 1)
-    for offset in _gateway_offsets(net, route_gateways):
-        bits.set(offset)
-    return bits.to_base64()
+    return fresh_alloc(parse_cidr(cidr, network=network), route_gateways)
 
 
 def default_pool(cidr: str, *, network: str = "") -> tuple[str, str]:
@@ -130,46 +115,19 @@ def _default_bounds(net: ipaddress.IPv4Network, network: str) -> tuple[int, int]
     first, last = 1, net.num_addresses - 2
     if first > last:
         raise InvalidNetworkConfig(
-            f"cidr {net}{_of(network)} has no address between its network and broadcast "
+            f"cidr {net}{of_network(network)} has no address between its network and broadcast "
             "address, so it has no default allocation_pool; set allocation_pool explicitly"
         )
     return first, last
 
 
-def _pool_offset(net: ipaddress.IPv4Network, text: str, field: str, network: str) -> int:
-    address = parse_address(text)
-    if not isinstance(address, ipaddress.IPv4Address):
-        raise InvalidNetworkConfig(
-            f"allocation_pool.{field} {text!r}{_of(network)} is not an IPv4 address"
-        )
-    if address not in net:
-        raise InvalidNetworkConfig(
-            f"allocation_pool.{field} {text}{_of(network)} is outside its cidr {net}"
-        )
-    return int(address) - int(net.network_address)
-
-
 def _pool_bounds(net: ipaddress.IPv4Network, pool: Ipv4Pool, network: str) -> tuple[int, int]:
     if not pool.start and not pool.end:
+        # NB: a /31 or /32 has no default pool at all; say so rather than "start after end".
         return _default_bounds(net, network)
-    first = _pool_offset(net, pool.start, "start", network) if pool.start else 1
-    last = _pool_offset(net, pool.end, "end", network) if pool.end else net.num_addresses - 2
-    if first > last:
-        start = pool.start or f"{net.network_address} + 1 (default)"
-        end = pool.end or f"{net.broadcast_address} - 1 (default)"
-        raise InvalidNetworkConfig(
-            f"allocation_pool{_of(network)} is empty: start {start} is after end {end}"
-        )
-    return first, last
-
-
-def _last_offset(net: ipaddress.IPv4Network, last_ip: str) -> int | None:
-    # NB: lastIp is only a hint for where to continue; a value we cannot place (garbage, another
-    # family, outside the cidr) must not block allocation, so it means "no hint".
-    address = parse_address_maybe_cidr(last_ip) if last_ip else None
-    if isinstance(address, ipaddress.IPv4Address) and address in net:
-        return int(address) - int(net.network_address)
-    return None
+    return pool_bounds(
+        net, pool.start, pool.end, field="allocation_pool", container="its cidr", network=network
+    )
 
 
 def _load_bits(net: ipaddress.IPv4Network, pool: Ipv4Pool, network: str) -> BitArray:
@@ -177,7 +135,11 @@ def _load_bits(net: ipaddress.IPv4Network, pool: Ipv4Pool, network: str) -> BitA
         # NB: §13.32 — a network created without the webhook has a cidr but no alloc; the seed
         # then refused every request as "L2". Initialising here is what the webhook would do.
         return BitArray.from_base64(init_alloc(pool.cidr, pool.gateways, network=network))
-    return BitArray.from_base64(pool.alloc, length=net.num_addresses, what=f"alloc{_of(network)}")
+    return BitArray.from_base64(pool.alloc, length=net.num_addresses, what=_alloc_what(network))
+
+
+def _alloc_what(network: str) -> str:
+    return f"alloc{of_network(network)}"
 
 
 def reserve(pool: Ipv4Pool, request: str, *, network: str) -> tuple[Ipv4Pool, str]:
@@ -196,7 +158,7 @@ def reserve(pool: Ipv4Pool, request: str, *, network: str) -> tuple[Ipv4Pool, st
         )
     net = parse_cidr(pool.cidr, network=network)
     bits = _load_bits(net, pool, network)
-    gateways = _gateway_offsets(net, pool.gateways)
+    gateways = gateway_offsets(net, pool.gateways)
     if request == DYNAMIC_REQUEST:
         return _reserve_dynamic(net, bits, gateways, pool, network)
     return _reserve_static(net, bits, gateways, pool, request, network)
@@ -210,15 +172,9 @@ def _reserve_dynamic(
     network: str,
 ) -> tuple[Ipv4Pool, str]:
     first, last = _pool_bounds(net, pool, network)
-    offset = find_free_offset(
-        bits, first, last, after=_last_offset(net, pool.last_ip), skip=gateways
+    offset = take_next_free(
+        net, bits, first, last, last_ip=pool.last_ip, gateways=gateways, network=network
     )
-    if offset is None:
-        raise AddressExhausted(
-            f"no free IPv4 address left in network {network}: every address of its "
-            f"allocation pool {net[first]}-{net[last]} is reserved"
-        )
-    bits.set(offset)
     address = f"{net[offset]}/{net.prefixlen}"
     updated = dataclasses.replace(
         pool,
@@ -291,14 +247,5 @@ def release(pool: Ipv4Pool, address: str, *, network: str = "") -> Ipv4Pool:
     if not isinstance(parsed, ipaddress.IPv4Address):
         return pool
     net = parse_cidr(pool.cidr, network=network)
-    if parsed not in net:
-        return pool
-    offset = int(parsed) - int(net.network_address)
-    protected = {0, net.num_addresses - 1} | _gateway_offsets(net, pool.gateways)
-    if offset in protected:
-        return pool
-    bits = _load_bits(net, pool, network)
-    if not bits.get(offset):
-        return pool
-    bits.clear(offset)
-    return dataclasses.replace(pool, alloc=bits.to_base64())
+    alloc = released_alloc(net, parsed, pool.alloc, pool.gateways, what=_alloc_what(network))
+    return pool if alloc is None else dataclasses.replace(pool, alloc=alloc)
