@@ -13,11 +13,18 @@ two Pods could get the same address, and it added instead of masked the host bit
   `allocation_pool_v6.lastIp` is the next-fit cursor, as for IPv4.
 * Addresses are reported with net6's prefix length, e.g. `2001:db8::5/64`.
 
-Defaulting when `net6` is set but `allocation_pool_v6.cidr` is empty (later original's
-`InitV6PoolCidr`): the pool cidr starts at net6's network address and gets the longest of net6's
-own prefix and the /105-or-longer prefix that keeps the IPv4 and IPv6 bit arrays together under
-2^24 bits (`smallest_pool_prefixlen`). So `2001:db8::/64` with no `cidr` gets `2001:db8::/105`,
-and a /120 net6 is tracked whole. The untracked EUI-64 scheme is never used.
+Defaulting when `net6` is set but `allocation_pool_v6.cidr` is empty: the pool cidr starts at
+net6's network address and gets the longest of net6's own prefix, /112 (`DEFAULT_POOL_PREFIXLEN`)
+and the prefix that keeps the IPv4 and IPv6 bit arrays together under 2^24 bits
+(`smallest_pool_prefixlen`). So `2001:db8::/64` with no `cidr` gets `2001:db8::/112` (65,536
+tracked addresses, an 8 KiB bitmask), and a /120 net6 is tracked whole. The untracked EUI-64
+scheme is never used.
+
+NB: the later original defaulted to the largest pool allowed (/105). That makes every dual-stack
+network object about 1.4 MB of base64, close to etcd's 1.5 MiB request limit, and turns every
+Pod ADD and DEL into a 1.4 MB read-modify-write. Objects it wrote keep their /105 pools and work
+as they are; admins who need more than 65,536 tracked addresses set `allocation_pool_v6.cidr`
+explicitly (up to a /105).
 
 Static requests (`"ip6": "2001:db8::10/64"`, CIDR form; like the seed, the prefix length written
 is not compared and the result carries net6's) must lie inside net6 and must not be net6's
@@ -36,11 +43,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.ipam import ipv4
-from common.ipam._addr import parse_address, parse_address_maybe_cidr, split_cidr
-from common.ipam._search import find_free_offset
+from common.ipam._addr import parse_address_maybe_cidr, split_cidr
+from common.ipam._pool import (
+    fresh_alloc,
+    gateway_offsets,
+    of_network,
+    pool_bounds,
+    released_alloc,
+    take_next_free,
+)
 from common.ipam.bitarray import BitArray
 from common.ipam.errors import (
-    AddressExhausted,
     AddressInUse,
     InvalidAddressRequest,
     InvalidNetworkConfig,
@@ -53,6 +66,8 @@ DYNAMIC_REQUEST = "dynamic"
 # together at 2^24 bits, and datastructs.MaxV6PrefixLength = 105 caps alloc6 alone at 2^23 bits.
 MAX_TRACKED_BITS = 2**24
 MIN_POOL_PREFIXLEN = 105
+# NB: the default pool size: see the module docstring for why it is not the maximum.
+DEFAULT_POOL_PREFIXLEN = 112
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +88,16 @@ class Ipv6Pool:
     gateways: tuple[str, ...] = ()
 
 
-def _of(network: str) -> str:
-    return f" of network {network}" if network else ""
-
-
 def _parse_v6(text: str, field: str, network: str) -> ipaddress.IPv6Network:
     parsed = split_cidr(text)
     if parsed is None:
         raise InvalidNetworkConfig(
-            f"{field} {text!r}{_of(network)} is not an IPv6 CIDR such as 2001:db8::/64"
+            f"{field} {text!r}{of_network(network)} is not an IPv6 CIDR such as 2001:db8::/64"
         )
     address, prefix = parsed
     if address.version != 6:
         raise InvalidNetworkConfig(
-            f"{field} {text!r}{_of(network)} is an IPv4 CIDR; IPv4 belongs in cidr"
+            f"{field} {text!r}{of_network(network)} is an IPv4 CIDR; IPv4 belongs in cidr"
         )
     # NB: strict=False masks host bits; the seed added them to every address instead (§13.12).
     return ipaddress.IPv6Network((address, prefix), strict=False)
@@ -118,23 +129,23 @@ def default_pool_cidr(net6: str, *, cidr4: str = "", network: str = "") -> str:
     smallest = smallest_pool_prefixlen(cidr4, network=network)
     if smallest == 128 and net.prefixlen < 128:
         raise InvalidNetworkConfig(
-            f"cidr {cidr4}{_of(network)} already uses DANM's whole budget of 2^24 tracked "
+            f"cidr {cidr4}{of_network(network)} already uses DANM's whole budget of 2^24 tracked "
             "addresses, so no IPv6 addresses can be tracked beside it; use a smaller cidr or "
             "set allocation_pool_v6.cidr explicitly"
         )
-    prefix = max(smallest, net.prefixlen)
+    prefix = max(smallest, net.prefixlen, DEFAULT_POOL_PREFIXLEN)
     return str(ipaddress.IPv6Network((net.network_address, prefix)))
 
 
 def _check_pool_size(pool_net: ipaddress.IPv6Network, network: str) -> None:
     if pool_net.prefixlen < MIN_POOL_PREFIXLEN:
         raise InvalidNetworkConfig(
-            f"allocation_pool_v6.cidr {pool_net}{_of(network)} is too large: DANM tracks at "
+            f"allocation_pool_v6.cidr {pool_net}{of_network(network)} is too large: DANM tracks at "
             f"most a /{MIN_POOL_PREFIXLEN} (2^{128 - MIN_POOL_PREFIXLEN} IPv6 addresses)"
         )
     if pool_net.prefixlen == 128:
         raise InvalidNetworkConfig(
-            f"allocation_pool_v6.cidr {pool_net}{_of(network)} is a single address; use a "
+            f"allocation_pool_v6.cidr {pool_net}{of_network(network)} is a single address; use a "
             f"prefix between /{MIN_POOL_PREFIXLEN} and /127"
         )
 
@@ -145,7 +156,7 @@ def _check_pool_cidr(
     _check_pool_size(pool_net, network)
     if not pool_net.subnet_of(net):
         raise InvalidNetworkConfig(
-            f"allocation_pool_v6.cidr {pool_net}{_of(network)} is outside its net6 {net}"
+            f"allocation_pool_v6.cidr {pool_net}{of_network(network)} is outside its net6 {net}"
         )
 
 
@@ -153,21 +164,7 @@ def init_alloc(pool_cidr: str, route_gateways: Iterable[str] = (), *, network: s
     """A fresh `alloc6` over `pool_cidr`: first, last and in-range gateway addresses reserved."""
     pool_net = _parse_v6(pool_cidr, "allocation_pool_v6.cidr", network)
     _check_pool_size(pool_net, network)
-    bits = BitArray(pool_net.num_addresses)
-    bits.set(pool_net.num_addresses - 1)
-    for offset in _gateway_offsets(pool_net, route_gateways):
-        bits.set(offset)
-    return bits.to_base64()
-
-
-def _gateway_offsets(pool_net: ipaddress.IPv6Network, gateways: Iterable[str]) -> set[int]:
-    base = int(pool_net.network_address)
-    offsets = set()
-    for gateway in gateways:
-        address = parse_address(gateway)
-        if isinstance(address, ipaddress.IPv6Address) and address in pool_net:
-            offsets.add(int(address) - base)
-    return offsets
+    return fresh_alloc(pool_net, route_gateways)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +185,7 @@ def init_pool(pool: Ipv6Pool, *, cidr4: str = "", network: str = "") -> Ipv6Pool
     if not pool.net6:
         if pool.cidr or pool.start or pool.end or pool.alloc6:
             raise InvalidNetworkConfig(
-                f"allocation_pool_v6 and alloc6{_of(network)} need a net6 to belong to"
+                f"allocation_pool_v6 and alloc6{of_network(network)} need a net6 to belong to"
             )
         return pool
     layout = _layout(pool, cidr4, network)
@@ -209,48 +206,28 @@ def _layout(pool: Ipv6Pool, cidr4: str, network: str) -> _Layout:
     _check_pool_cidr(net, pool_net, network)
     if pool.alloc6:
         bits = BitArray.from_base64(
-            pool.alloc6, length=pool_net.num_addresses, what=f"alloc6{_of(network)}"
+            pool.alloc6, length=pool_net.num_addresses, what=_alloc6_what(network)
         )
     else:
         bits = BitArray.from_base64(init_alloc(str(pool_net), pool.gateways, network=network))
-    return _Layout(net, pool_net, bits, _gateway_offsets(pool_net, pool.gateways))
+    return _Layout(net, pool_net, bits, gateway_offsets(pool_net, pool.gateways))
 
 
-def _pool_offset(pool_net: ipaddress.IPv6Network, text: str, field: str, network: str) -> int:
-    address = parse_address(text)
-    if not isinstance(address, ipaddress.IPv6Address):
-        raise InvalidNetworkConfig(
-            f"allocation_pool_v6.{field} {text!r}{_of(network)} is not an IPv6 address"
-        )
-    if address not in pool_net:
-        raise InvalidNetworkConfig(
-            f"allocation_pool_v6.{field} {text}{_of(network)} is outside "
-            f"allocation_pool_v6.cidr {pool_net}"
-        )
-    return int(address) - int(pool_net.network_address)
+def _alloc6_what(network: str) -> str:
+    return f"alloc6{of_network(network)}"
 
 
 def _pool_bounds(layout: _Layout, pool: Ipv6Pool, network: str) -> tuple[int, int]:
-    pool_net = layout.pool_net
-    first = _pool_offset(pool_net, pool.start, "start", network) if pool.start else 1
-    last = (
-        _pool_offset(pool_net, pool.end, "end", network) if pool.end else pool_net.num_addresses - 2
+    # NB: unlike IPv4 there is no separate "no default pool" case: the pool cidr is never /128,
+    # and a /127 is reported as an empty pool.
+    return pool_bounds(
+        layout.pool_net,
+        pool.start,
+        pool.end,
+        field="allocation_pool_v6",
+        container="allocation_pool_v6.cidr",
+        network=network,
     )
-    if first > last:
-        start = pool.start or f"{pool_net.network_address} + 1 (default)"
-        end = pool.end or f"{pool_net.broadcast_address} - 1 (default)"
-        raise InvalidNetworkConfig(
-            f"allocation_pool_v6{_of(network)} is empty: start {start} is after end {end}"
-        )
-    return first, last
-
-
-def _last_offset(pool_net: ipaddress.IPv6Network, last_ip: str) -> int | None:
-    # NB: a cursor we cannot place is ignored rather than blocking allocation (see ipv4).
-    address = parse_address_maybe_cidr(last_ip) if last_ip else None
-    if isinstance(address, ipaddress.IPv6Address) and address in pool_net:
-        return int(address) - int(pool_net.network_address)
-    return None
 
 
 def reserve(pool: Ipv6Pool, request: str, *, network: str, cidr4: str = "") -> tuple[Ipv6Pool, str]:
@@ -278,19 +255,15 @@ def reserve(pool: Ipv6Pool, request: str, *, network: str, cidr4: str = "") -> t
 def _reserve_dynamic(layout: _Layout, pool: Ipv6Pool, network: str) -> tuple[Ipv6Pool, str]:
     pool_net = layout.pool_net
     first, last = _pool_bounds(layout, pool, network)
-    offset = find_free_offset(
+    offset = take_next_free(
+        pool_net,
         layout.bits,
         first,
         last,
-        after=_last_offset(pool_net, pool.last_ip),
-        skip=layout.gateways,
+        last_ip=pool.last_ip,
+        gateways=layout.gateways,
+        network=network,
     )
-    if offset is None:
-        raise AddressExhausted(
-            f"no free IPv6 address left in network {network}: every address of its "
-            f"allocation pool {pool_net[first]}-{pool_net[last]} is reserved"
-        )
-    layout.bits.set(offset)
     address = f"{pool_net[offset]}/{layout.net.prefixlen}"
     updated = dataclasses.replace(
         pool,
@@ -360,16 +333,7 @@ def release(pool: Ipv6Pool, address: str, *, network: str = "") -> Ipv6Pool:
     if not isinstance(parsed, ipaddress.IPv6Address):
         return pool
     pool_net = _parse_v6(pool.cidr, "allocation_pool_v6.cidr", network)
-    if parsed not in pool_net:
-        return pool
-    offset = int(parsed) - int(pool_net.network_address)
-    protected = {0, pool_net.num_addresses - 1} | _gateway_offsets(pool_net, pool.gateways)
-    if offset in protected:
-        return pool
-    bits = BitArray.from_base64(
-        pool.alloc6, length=pool_net.num_addresses, what=f"alloc6{_of(network)}"
+    alloc6 = released_alloc(
+        pool_net, parsed, pool.alloc6, pool.gateways, what=_alloc6_what(network)
     )
-    if not bits.get(offset):
-        return pool
-    bits.clear(offset)
-    return dataclasses.replace(pool, alloc6=bits.to_base64())
+    return pool if alloc6 is None else dataclasses.replace(pool, alloc6=alloc6)

@@ -84,7 +84,7 @@ def test_ipv6_pool_initialised_like_the_ipam():
         "end": expected.end,
     }
     assert options["alloc6"] == expected.alloc6
-    assert options["allocation_pool_v6"]["cidr"] == "2001:db8::/105"
+    assert options["allocation_pool_v6"]["cidr"] == "2001:db8::/112"
 
 
 def test_ipv6_pool_outside_net6_is_denied():
@@ -151,7 +151,7 @@ def test_net6_change_reinitialises_alloc6():
         allocation_pool_v6=_options(old)["allocation_pool_v6"],
     )
     result = mutate.default_network(mutate.prepare_update(new, old))
-    assert _options(result)["allocation_pool_v6"]["cidr"] == "2001:db9::/105"
+    assert _options(result)["allocation_pool_v6"]["cidr"] == "2001:db9::/112"
 
 
 # ---- TenantNetwork attachment and VNI

@@ -28,13 +28,13 @@ def b64(hex_bytes: str) -> str:
 @pytest.mark.parametrize(
     ("net6", "cidr4", "expected"),
     [
-        ("2001:db8::/64", "", "2001:db8::/105"),
-        ("2001:db8::/64", "10.0.0.0/24", "2001:db8::/105"),
-        # a /9 takes 2^23 of the 2^24 bits, so a /105 no longer fits beside it
-        ("2001:db8::/64", "10.0.0.0/9", "2001:db8::/106"),
+        # NB: /112 by default, not the /105 maximum: object size (see the module docstring)
+        ("2001:db8::/64", "", "2001:db8::/112"),
+        ("2001:db8::/64", "10.0.0.0/24", "2001:db8::/112"),
+        ("2001:db8::/64", "10.0.0.0/9", "2001:db8::/112"),
         ("2001:db8::/120", "", "2001:db8::/120"),  # small net6 is tracked whole
-        ("2001:db8::1234/64", "", "2001:db8::/105"),  # host bits masked (§13.12)
-        ("::/64", "", "::/105"),  # leading zero bytes (§13.12)
+        ("2001:db8::1234/64", "", "2001:db8::/112"),  # host bits masked (§13.12)
+        ("::/64", "", "::/112"),  # leading zero bytes (§13.12)
     ],
 )
 def test_default_pool_cidr(net6: str, cidr4: str, expected: str) -> None:
@@ -43,6 +43,8 @@ def test_default_pool_cidr(net6: str, cidr4: str, expected: str) -> None:
 
 def test_smallest_pool_prefixlen() -> None:
     assert ipv6.smallest_pool_prefixlen() == 105
+    # a /9 takes 2^23 of the 2^24 bits, so a /105 no longer fits beside it
+    assert ipv6.smallest_pool_prefixlen("10.0.0.0/9") == 106
     assert ipv6.smallest_pool_prefixlen("10.0.0.0/8") == 128  # the v4 alloc fills 2^24 already
 
 
@@ -95,10 +97,10 @@ def test_unusable_ipv6_config(fields: dict[str, Any], message: str) -> None:
 
 def test_init_pool_fills_every_tracking_field() -> None:
     pool = ipv6.init_pool(Ipv6Pool(net6="2001:db8::/64"), cidr4="10.0.0.0/24")
-    assert pool.cidr == "2001:db8::/105"
+    assert pool.cidr == "2001:db8::/112"
     assert pool.start == "2001:db8::1"
-    assert pool.end == "2001:db8::7f:fffe"
-    assert pool.alloc6 == ipv6.init_alloc("2001:db8::/105")
+    assert pool.end == "2001:db8::fffe"
+    assert pool.alloc6 == ipv6.init_alloc("2001:db8::/112")
     assert ipv6.init_pool(pool) == pool
 
 
@@ -123,12 +125,12 @@ def test_dynamic_defaults_pool_and_reports_net6_prefix() -> None:
     pool, address = ipv6.reserve(Ipv6Pool(net6="2001:db8::/64"), "dynamic", network="blue")
     assert address == "2001:db8::1/64"
     assert (pool.cidr, pool.start, pool.end) == (
-        "2001:db8::/105",
+        "2001:db8::/112",
         "2001:db8::1",
-        "2001:db8::7f:fffe",
+        "2001:db8::fffe",
     )
     assert pool.last_ip == "2001:db8::1/64"
-    bits = BitArray.from_base64(pool.alloc6, length=2**23)
+    bits = BitArray.from_base64(pool.alloc6, length=2**16)
     assert bits.get(1)
 
 

@@ -107,7 +107,7 @@ def test_reserve_writes_pool_fields_back_and_keeps_unknown_fields():
         "end": "10.0.0.6",
         "lastIp": "10.0.0.1/29",
     }
-    assert options["allocation_pool_v6"]["cidr"] == "2001:db8::/105"
+    assert options["allocation_pool_v6"]["cidr"] == "2001:db8::/112"
     assert options["allocation_pool_v6"]["lastIp"] == "2001:db8::1/64"
     assert options["alloc"] != V4["alloc"]
     assert options["alloc6"]
