@@ -6,18 +6,9 @@ this module is then the only code that binds ``os.environ`` and the standard str
 binaries. Imports stay minimal on purpose: the runtime starts this process once per pod and
 network, so nothing heavy (``kubernetes``, ``pyroute2``) may be imported at module level.
 
-What this build serves (the metaplugin's ADD/DEL logic lands in a later issue):
-
-* VERSION: complete.
-* ADD, CHECK, GC: CNI error 100 "danm: <CMD> is not implemented in this build yet".
-* STATUS: CNI error 50 ("plugin not available"), the spec's own word for "cannot serve ADD",
-  which is exactly this build's state; containerd polls STATUS and reports the network not ready.
-* DEL: success, with a warning on stderr. The spec asks DEL to succeed when there is nothing to
-  release, and this build's ADD never creates or reserves anything, so there is nothing to
-  release; failing DEL would only wedge pod teardown (pods stuck Terminating, multus#669/#677)
-  without protecting any resource. The exception is a node where a *working* DANM build created
-  pods and was then replaced by this one: those pods' resources are not freed by this build,
-  which the warning says.
+The verbs themselves live in ``danm.cni`` (composition) and ``danm.add``/``delete``/``check``/
+``status``/``gc``; they are imported only when a verb other than VERSION runs, so VERSION stays
+as cheap as starting Python.
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO
 
 from common.cni.skel import CmdArgs, Handler, Handlers, dispatch
-from common.cni.types import CniError, ErrorCode, Result
+from common.cni.types import Result
 
 DESCRIPTION = (
     "DANM CNI meta-plugin. Container runtimes run it with CNI_COMMAND and the network "
@@ -42,45 +33,32 @@ USAGE_HINT = (
 )
 
 
-def _not_implemented(args: CmdArgs) -> Result | None:
-    raise CniError(
-        ErrorCode.PLUGIN_ERROR, f"danm: {args.command} is not implemented in this build yet"
-    )
+def _lazy(verb: str, environ: Mapping[str, str], stderr: IO[str]) -> Handler:
+    def handler(args: CmdArgs) -> Result | None:
+        from danm.cni import Verbs  # NB: heavy imports only once a real verb runs
+
+        method: Handler = getattr(Verbs(environ, stderr), verb)
+        return method(args)
+
+    return handler
 
 
-def _status(_args: CmdArgs) -> Result | None:
-    raise CniError(
-        ErrorCode.PLUGIN_NOT_AVAILABLE,
-        "danm: this build cannot serve ADD yet",
-        "the DANM meta-plugin's ADD is not implemented in this build",
-    )
-
-
-def _make_delete(stderr: IO[str]) -> Handler:
-    def _delete(args: CmdArgs) -> Result | None:
-        stderr.write(
-            f"danm: DEL for container {args.container_id} is a no-op in this build: it never "
-            "creates interfaces or reserves addresses, so it has nothing to release\n"
-        )
-        return None
-
-    return _delete
-
-
-def handlers(stderr: IO[str]) -> Handlers:
-    """The verbs this build serves (see the module docstring for why each answers as it does)."""
+def handlers(environ: Mapping[str, str], stderr: IO[str]) -> Handlers:
+    """Every verb, each importing its implementation on first use."""
     return Handlers(
-        add=_not_implemented,
-        delete=_make_delete(stderr),
-        check=_not_implemented,
-        status=_status,
-        gc=_not_implemented,
+        add=_lazy("add", environ, stderr),
+        delete=_lazy("delete", environ, stderr),
+        check=_lazy("check", environ, stderr),
+        status=_lazy("status", environ, stderr),
+        gc=_lazy("gc", environ, stderr),
     )
 
 
 def run_cni(environ: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
     """Serve one CNI call over the given process boundary; return the exit status."""
-    return dispatch(handlers(stderr), environ=environ, stdin=stdin, stdout=stdout, stderr=stderr)
+    return dispatch(
+        handlers(environ, stderr), environ=environ, stdin=stdin, stdout=stdout, stderr=stderr
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

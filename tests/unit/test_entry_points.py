@@ -127,33 +127,34 @@ def _cni(module: Any, command: str, config: dict[str, Any]) -> tuple[int, Any, s
     return code, json.loads(out.getvalue()) if out.getvalue() else None, err.getvalue()
 
 
-@pytest.mark.parametrize("command", ["ADD", "CHECK", "GC"])
-def test_danm_unimplemented_verbs_answer_an_honest_cni_error(command: str) -> None:
-    from danm import cli
-
-    code, body, _ = _cni(cli, command, {"cniVersion": "1.1.0", "name": "n", "type": "danm"})
-    assert code == 1
-    assert body == {
+def _danm_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    # NB: never the real /var/log/danm.log or /var/lib/danm from a unit test.
+    return {
         "cniVersion": "1.1.0",
-        "code": 100,
-        "msg": f"danm: {command} is not implemented in this build yet",
+        "name": "n",
+        "type": "danm",
+        "logFile": str(tmp_path / "danm.log"),
+        "stateDir": str(tmp_path / "state"),
+        **extra,
     }
 
 
-def test_danm_status_says_it_cannot_serve_add() -> None:
+def test_danm_status_reports_50_when_the_api_cannot_be_reached(tmp_path: Path) -> None:
     from danm import cli
 
-    code, body, _ = _cni(cli, "STATUS", {"cniVersion": "1.1.0", "name": "n", "type": "danm"})
+    config = _danm_config(tmp_path, kubeconfig=str(tmp_path / "missing-kubeconfig"))
+    code, body, _ = _cni(cli, "STATUS", config)
     assert code == 1
     assert body["code"] == 50
 
 
-def test_danm_del_succeeds_and_warns() -> None:
+def test_danm_add_with_a_bad_config_key_is_an_invalid_config_error(tmp_path: Path) -> None:
     from danm import cli
 
-    code, body, stderr = _cni(cli, "DEL", {"cniVersion": "0.3.1", "name": "n", "type": "danm"})
-    assert (code, body) == (0, None)
-    assert "no-op" in stderr
+    code, body, _ = _cni(cli, "ADD", _danm_config(tmp_path, cniDir="relative/dir"))
+    assert code == 1
+    assert body["code"] == 7
+    assert "cniDir" in body["msg"]
 
 
 FAKE_CONF: dict[str, Any] = {
