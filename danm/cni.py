@@ -2,9 +2,13 @@
 
 ``danm.cli`` binds the process to ``common.cni.skel.dispatch`` and imports this module only when
 a verb other than VERSION runs. Here each handler reads the DANM keys of the stdin config
-(``danm.config``), sets up the log file, builds the adapters (``KubernetesApi`` from the
+(``danm.config``), sets up the log file, builds the adapters (``LeanKubeApi`` from the
 ``kubeconfig`` key, ``PyrouteNetlink``, ``SubprocessExec``, the ``NodeStore`` on ``stateDir``)
 and calls the verb, the ``cmdAddFunc``/``cmdAdd(client, ...)`` split of whereabouts.
+
+The API adapter is ``common.io.kube_lean.LeanKubeApi`` (standard library only) rather than the
+official client: kubelet starts this process for every Pod, and ``import kubernetes`` alone cost
+more than the rest of an ADD. It keeps one kept-alive TLS connection per parallel thread.
 
 Log file: the config key ``logFile`` (default ``/var/log/danm.log``, append, ``0640``); when it
 cannot be opened the log goes to stderr, which the runtime keeps, rather than failing the call.
@@ -21,14 +25,12 @@ from common.cni.skel import CmdArgs, Handlers
 from common.cni.types import CniError, ErrorCode, Result
 from common.io.cniexec import SubprocessExec
 from common.io.devices import DeviceReadError, pf_name, read_checkpoint
-from common.io.kube import KubeError, KubernetesApi
+from common.io.kube import KubeError
+from common.io.kube_lean import LeanKubeApi
 from common.io.netlink import PyrouteNetlink
 from danm.add import AddRequest, NodeFiles, cmd_add, rebuild_delegate_for
-from danm.check import CheckRequest, cmd_check
 from danm.config import DanmConfig, parse_config
 from danm.delete import DelRequest, NodeStore, cmd_del
-from danm.gc import GcRequest, cmd_gc, valid_attachments
-from danm.status import cmd_status
 
 DEFAULT_LOG_FILE = "/var/log/danm.log"
 KEY_LOG_FILE = "logFile"
@@ -63,13 +65,11 @@ def setup_logging(config: Mapping[str, Any], stderr: IO[str]) -> None:
     log.propagate = False
 
 
-def _connect(settings: DanmConfig, request_timeout_s: float) -> KubernetesApi:
-    return KubernetesApi.connect(settings.kubeconfig or None, request_timeout_s=request_timeout_s)
+def _connect(settings: DanmConfig, request_timeout_s: float) -> LeanKubeApi:
+    return LeanKubeApi.connect(settings.kubeconfig or None, request_timeout_s=request_timeout_s)
 
 
-def _try_connect(
-    settings: DanmConfig, request_timeout_s: float
-) -> tuple[KubernetesApi | None, str]:
+def _try_connect(settings: DanmConfig, request_timeout_s: float) -> tuple[LeanKubeApi | None, str]:
     try:
         return _connect(settings, request_timeout_s), ""
     except KubeError as error:
@@ -174,6 +174,7 @@ class Verbs:
         return None
 
     def check(self, args: CmdArgs) -> Result | None:
+        from danm.check import CheckRequest, cmd_check  # NB: ADD, the hot path, never needs it
 
         settings = self._settings(args)
         prev = args.config.get("prevResult")
@@ -197,6 +198,7 @@ class Verbs:
         return None
 
     def status(self, args: CmdArgs) -> Result | None:
+        from danm.status import cmd_status
 
         settings = self._settings(args)
         api, problem = _try_connect(settings, SHORT_REQUEST_TIMEOUT_S)
@@ -208,6 +210,7 @@ class Verbs:
         return None
 
     def gc(self, args: CmdArgs) -> Result | None:
+        from danm.gc import GcRequest, cmd_gc, valid_attachments
 
         settings = self._settings(args)
         api, problem = _try_connect(settings, SHORT_REQUEST_TIMEOUT_S)

@@ -1,9 +1,10 @@
-"""``KubernetesApi`` against the API stand-in (``tests/kubeapi``): the adapter's contract.
+"""Both ``KubeApi`` adapters against the API stand-in (``tests/kubeapi``): their contract.
 
 Every verb, the error mapping, pagination, selectors, watches (including 410 after
-compaction) and ``update_with_retry`` under real contention, over real HTTPS with the
-official client underneath. Uses the function-scoped ``kubeapi`` fixture from
-``tests/conftest.py`` (one fresh server per test).
+compaction) and ``update_with_retry`` under real contention, over real HTTPS, run once with
+``KubernetesApi`` (the official client underneath) and once with ``LeanKubeApi`` (the standard
+library's ``http.client``), so the two cannot drift apart. Uses the function-scoped ``kubeapi``
+fixture from ``tests/conftest.py`` (one fresh server per test).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from common.io import kube
 from common.io.kube import KubernetesApi
+from common.io.kube_lean import KubeConnection, LeanKubeApi
 from common.model.resources import (
     CLUSTERNETWORKS,
     CONFIGMAPS,
@@ -28,14 +30,25 @@ from common.model.resources import (
 
 pytestmark = pytest.mark.e2e
 
+Adapter = KubernetesApi | LeanKubeApi
+ADAPTERS: dict[str, type[KubernetesApi] | type[LeanKubeApi]] = {
+    "official": KubernetesApi,
+    "lean": LeanKubeApi,
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 @pytest.fixture
-def api(kubeapi: Any) -> Iterator[KubernetesApi]:
-    with KubernetesApi.connect(kubeapi.kubeconfig_path, request_timeout_s=10) as connected:
+def api(kubeapi: Any, adapter: str) -> Iterator[Adapter]:
+    with ADAPTERS[adapter].connect(kubeapi.kubeconfig_path, request_timeout_s=10) as connected:
         yield connected
 
 
-def _create_namespace(api: KubernetesApi, prefix: str = "contract") -> str:
+def _create_namespace(api: Adapter, prefix: str = "contract") -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     api.create(
         NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
@@ -44,7 +57,7 @@ def _create_namespace(api: KubernetesApi, prefix: str = "contract") -> str:
 
 
 @pytest.fixture
-def namespace(api: KubernetesApi) -> str:
+def namespace(api: Adapter) -> str:
     return _create_namespace(api)
 
 
@@ -103,7 +116,7 @@ def _names(listing: dict[str, Any]) -> list[str]:
 # ------------------------------------------------------------------------------------- CRUD
 
 
-def test_configmap_crud(api: KubernetesApi, namespace: str) -> None:
+def test_configmap_crud(api: Adapter, namespace: str) -> None:
     created = api.create(CONFIGMAPS, namespace, _configmap("cm", a="1"))
     assert created["data"] == {"a": "1"}
     assert created["metadata"]["namespace"] == namespace
@@ -141,9 +154,7 @@ def test_configmap_crud(api: KubernetesApi, namespace: str) -> None:
         api.get(CONFIGMAPS, namespace, "cm")
 
 
-def test_custom_resources_via_a_crd_created_by_the_adapter(
-    api: KubernetesApi, namespace: str
-) -> None:
+def test_custom_resources_via_a_crd_created_by_the_adapter(api: Adapter, namespace: str) -> None:
     api.create(CRDS, None, _crd(DANMNETS))
     api.create(CRDS, None, _crd(CLUSTERNETWORKS))
     assert api.get(CRDS, None, DANMNETS.crd_name)["spec"]["names"]["kind"] == "DanmNet"
@@ -176,7 +187,7 @@ def test_custom_resources_via_a_crd_created_by_the_adapter(
 # ------------------------------------------------------------------------------ error mapping
 
 
-def test_not_found(api: KubernetesApi, namespace: str) -> None:
+def test_not_found(api: Adapter, namespace: str) -> None:
     with pytest.raises(kube.NotFound) as caught:
         api.get(CONFIGMAPS, namespace, "nope")
     assert caught.value.status == 404
@@ -188,7 +199,7 @@ def test_not_found(api: KubernetesApi, namespace: str) -> None:
         api.create(CONFIGMAPS, "no-such-namespace", _configmap("cm"))
 
 
-def test_already_exists_versus_conflict(api: KubernetesApi, namespace: str) -> None:
+def test_already_exists_versus_conflict(api: Adapter, namespace: str) -> None:
     first = api.create(CONFIGMAPS, namespace, _configmap("cm", v="1"))
     with pytest.raises(kube.AlreadyExists) as exists:
         api.create(CONFIGMAPS, namespace, _configmap("cm", v="2"))
@@ -215,14 +226,14 @@ def test_already_exists_versus_conflict(api: KubernetesApi, namespace: str) -> N
         api.get(CONFIGMAPS, namespace, "cm")
 
 
-def test_invalid(api: KubernetesApi, namespace: str) -> None:
+def test_invalid(api: Adapter, namespace: str) -> None:
     with pytest.raises(kube.Invalid) as caught:
         api.create(CONFIGMAPS, namespace, _configmap("Not_A_Valid_Name"))
     assert caught.value.status == 422
     assert "Not_A_Valid_Name" in caught.value.message
 
 
-def test_failed_json_patch_test_op_is_invalid(api: KubernetesApi, namespace: str) -> None:
+def test_failed_json_patch_test_op_is_invalid(api: Adapter, namespace: str) -> None:
     api.create(CONFIGMAPS, namespace, _configmap("cm"))
     with pytest.raises(kube.Invalid):
         api.patch(
@@ -234,10 +245,15 @@ def test_failed_json_patch_test_op_is_invalid(api: KubernetesApi, namespace: str
         )
 
 
-def test_token_auth_and_unauthorized(kubeapi: Any, namespace: str) -> None:
+def test_token_auth_and_unauthorized(kubeapi: Any, adapter: str, namespace: str) -> None:
     from kubernetes import client
 
-    def connect(token: str) -> KubernetesApi:
+    def connect(token: str) -> Adapter:
+        if adapter == "lean":
+            connection = KubeConnection(
+                server=kubeapi.url, ca_pem=kubeapi.ca_path.read_bytes(), token=token
+            )
+            return LeanKubeApi.from_connection(connection)
         configuration = client.Configuration()
         configuration.host = kubeapi.url
         configuration.ssl_ca_cert = str(kubeapi.ca_path)
@@ -251,7 +267,7 @@ def test_token_auth_and_unauthorized(kubeapi: Any, namespace: str) -> None:
     assert caught.value.status == 401
 
 
-def test_stopped_server_is_unavailable(kubeapi: Any, api: KubernetesApi) -> None:
+def test_stopped_server_is_unavailable(kubeapi: Any, api: Adapter) -> None:
     kubeapi.stop()
     with pytest.raises(kube.KubeUnavailable):
         api.get(NAMESPACES, None, "default")
@@ -260,7 +276,7 @@ def test_stopped_server_is_unavailable(kubeapi: Any, api: KubernetesApi) -> None
 # --------------------------------------------------------------------- pagination, selectors
 
 
-def test_list_follows_continue_tokens(api: KubernetesApi, namespace: str) -> None:
+def test_list_follows_continue_tokens(api: Adapter, namespace: str) -> None:
     expected = [f"cm-{i}" for i in range(7)]
     for name in expected:
         api.create(CONFIGMAPS, namespace, _configmap(name))
@@ -272,7 +288,7 @@ def test_list_follows_continue_tokens(api: KubernetesApi, namespace: str) -> Non
     assert {item["kind"] for item in listing["items"]} == {"ConfigMap"}
 
 
-def test_selectors_and_all_namespaces(api: KubernetesApi, namespace: str) -> None:
+def test_selectors_and_all_namespaces(api: Adapter, namespace: str) -> None:
     other = _create_namespace(api)
     api.create(CONFIGMAPS, namespace, _configmap("a1", {"app": "a", "tier": "db"}))
     api.create(CONFIGMAPS, namespace, _configmap("a2", {"app": "a"}))
@@ -291,7 +307,7 @@ def test_selectors_and_all_namespaces(api: KubernetesApi, namespace: str) -> Non
 # ------------------------------------------------------------------------------------ watch
 
 
-def test_watch_replays_changes_since_a_resource_version(api: KubernetesApi, namespace: str) -> None:
+def test_watch_replays_changes_since_a_resource_version(api: Adapter, namespace: str) -> None:
     start = api.list(CONFIGMAPS, namespace)["metadata"]["resourceVersion"]
     api.create(CONFIGMAPS, namespace, _configmap("w", v="1"))
     api.patch(CONFIGMAPS, namespace, "w", {"data": {"v": "2"}})
@@ -315,7 +331,7 @@ def test_watch_replays_changes_since_a_resource_version(api: KubernetesApi, name
     assert events[1][1]["data"] == {"v": "2"}
 
 
-def test_watch_sees_live_changes_and_can_be_abandoned(api: KubernetesApi, namespace: str) -> None:
+def test_watch_sees_live_changes_and_can_be_abandoned(api: Adapter, namespace: str) -> None:
     start = api.list(CONFIGMAPS, namespace)["metadata"]["resourceVersion"]
     stream = api.watch(CONFIGMAPS, namespace, resource_version=start, timeout_s=30)
 
@@ -334,7 +350,7 @@ def test_watch_sees_live_changes_and_can_be_abandoned(api: KubernetesApi, namesp
     assert api.get(CONFIGMAPS, namespace, "live")["data"] == {"v": "1"}
 
 
-def test_watch_bookmarks(api: KubernetesApi, namespace: str) -> None:
+def test_watch_bookmarks(api: Adapter, namespace: str) -> None:
     start = api.list(CONFIGMAPS, namespace)["metadata"]["resourceVersion"]
     stream = api.watch(
         CONFIGMAPS, namespace, resource_version=start, allow_bookmarks=True, timeout_s=10
@@ -348,7 +364,7 @@ def test_watch_bookmarks(api: KubernetesApi, namespace: str) -> None:
 
 
 def test_watch_from_a_compacted_version_raises_gone(
-    kubeapi: Any, api: KubernetesApi, namespace: str
+    kubeapi: Any, api: Adapter, namespace: str
 ) -> None:
     old = api.create(CONFIGMAPS, namespace, _configmap("c0"))["metadata"]["resourceVersion"]
     api.create(CONFIGMAPS, namespace, _configmap("c1"))
@@ -363,7 +379,7 @@ def test_watch_from_a_compacted_version_raises_gone(
 
 
 def test_update_with_retry_under_contention_loses_no_increment(
-    api: KubernetesApi, namespace: str
+    api: Adapter, namespace: str
 ) -> None:
     threads, increments = 8, 25
     api.create(CONFIGMAPS, namespace, _configmap("counter", count="0"))
@@ -399,13 +415,13 @@ def test_update_with_retry_under_contention_loses_no_increment(
     assert len(mutate_calls) > threads * increments
 
 
-def test_update_with_retry_no_change_writes_nothing(api: KubernetesApi, namespace: str) -> None:
+def test_update_with_retry_no_change_writes_nothing(api: Adapter, namespace: str) -> None:
     created = api.create(CONFIGMAPS, namespace, _configmap("same", v="1"))
     result = kube.update_with_retry(api, CONFIGMAPS, namespace, "same", lambda obj: obj)
     assert result["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
 
-def test_update_with_retry_gives_up_at_the_deadline(api: KubernetesApi, namespace: str) -> None:
+def test_update_with_retry_gives_up_at_the_deadline(api: Adapter, namespace: str) -> None:
     api.create(CONFIGMAPS, namespace, _configmap("hot", n="0"))
     attempts = 0
 

@@ -1,0 +1,696 @@
+"""``KubeApi`` on the standard library alone, for processes whose start-up time is the product.
+
+Why it exists: the ``danm`` CNI binary is exec'ed by kubelet for every Pod and makes a handful
+of REST calls. ``import kubernetes`` (plus urllib3) costs a few hundred milliseconds before the
+first request, more than the whole call should take. ``LeanKubeApi`` speaks the same raw REST as
+``common.io.kube.KubernetesApi`` over ``http.client`` + ``ssl`` + ``json``, returns the same plain
+dicts and raises the same error tree (``common.io.kube``'s docstring), so ``update_with_retry``
+and every caller work with either; ``tests/contract/test_kube_adapter.py`` runs against both.
+
+Configuration: :func:`load_kubeconfig` reads the current (or a named) context of a kubeconfig:
+server, CA (``certificate-authority-data`` or ``certificate-authority``), client certificate and
+key (``-data`` or file), bearer ``token`` or ``tokenFile``, basic auth, ``tls-server-name`` and
+``insecure-skip-tls-verify``. :func:`load_incluster` reads the service-account token and CA and
+``KUBERNETES_SERVICE_HOST``/``_PORT``. Credential plugins (``exec``, ``auth-provider``) are not
+supported and are refused with a clear ``KubeError``: use ``KubernetesApi`` for those.
+
+Connections: HTTP/1.1 keep-alive through a small pool, so a CNI call reuses one TLS connection
+for its sequential requests while parallel connection threads each borrow their own. A pooled
+connection the server has closed is noticed before reuse; an idempotent request that still meets
+a connection dropped mid-way is sent once more on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import os
+import select
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from common.io.kube import (
+    DEFAULT_PAGE_SIZE,
+    PATCH_CONTENT_TYPES,
+    JsonObject,
+    KubeApi,
+    KubeApiError,
+    KubeError,
+    KubeUnavailable,
+    PatchType,
+    WatchEvent,
+    _ns,
+    _selectors,
+    _truncate,
+    _with_query,
+    error_from_status,
+)
+from common.model.resources import Resource
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+USER_AGENT = "danm-py/lean"
+#: Idle connections kept per adapter; more than the parallel ADD threads of a typical Pod.
+POOL_SIZE = 8
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+#: Errors meaning "the connection went away", as opposed to a slow or refusing server.
+_DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration (pure data, plus the file reads that fill it)
+
+
+@dataclass(frozen=True)
+class KubeConnection:
+    """Everything needed to reach and authenticate to one API server.
+
+    PEM material is kept as bytes, whether it came inline (``*-data``) or from a file, so the
+    adapter never depends on those files after loading.
+    """
+
+    server: str
+    ca_pem: bytes | None = None
+    client_cert_pem: bytes | None = None
+    client_key_pem: bytes | None = None
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    insecure_skip_tls_verify: bool = False
+    tls_server_name: str | None = None
+
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header value, if any credential needs one."""
+        if self.token:
+            return f"Bearer {self.token}"
+        if self.username is not None and self.password is not None:
+            pair = f"{self.username}:{self.password}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        return None
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise KubeError(f"cannot read {what} {path}: {error.strerror or error}") from error
+
+
+def _load_document(path: Path) -> Any:
+    text = _read_bytes(path, "kubeconfig").decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    # NB: yaml costs ~10 ms to import; kubeconfigs written as JSON (valid YAML too) skip it.
+    import yaml
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # NB: a safe loader, C-accelerated when built
+    except yaml.YAMLError as error:
+        raise KubeError(f"kubeconfig {path} is not valid YAML: {error}") from error
+
+
+def _named(document: Mapping[str, Any], section: str, name: str, path: Path) -> Mapping[str, Any]:
+    entries = document.get(f"{section}s") or []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping) and entry.get("name") == name:
+            body = entry.get(section) or {}
+            if not isinstance(body, Mapping):
+                raise KubeError(f"kubeconfig {path}: {section} {name!r} is not a mapping")
+            return body
+    raise KubeError(f"kubeconfig {path}: no {section} named {name!r}")
+
+
+def _pem(section: Mapping[str, Any], key: str, base: Path, what: str, path: Path) -> bytes | None:
+    """``<key>-data`` (base64) wins over ``<key>`` (a file, relative to the kubeconfig)."""
+    inline = section.get(f"{key}-data")
+    if inline:
+        try:
+            return base64.b64decode(str(inline), validate=True)
+        except ValueError as error:
+            raise KubeError(f"kubeconfig {path}: {key}-data is not base64: {error}") from error
+    file_name = section.get(key)
+    if file_name:
+        return _read_bytes(base / os.path.expanduser(str(file_name)), what)
+    return None
+
+
+def parse_kubeconfig(document: Any, *, path: Path, context: str | None = None) -> KubeConnection:
+    """The connection of ``context`` (default: ``current-context``) in a parsed kubeconfig.
+
+    ``path`` names the file in messages and anchors relative certificate and token paths.
+    """
+    if not isinstance(document, Mapping):
+        raise KubeError(f"kubeconfig {path} is not a mapping")
+    context_name = context or document.get("current-context")
+    if not context_name:
+        raise KubeError(f"kubeconfig {path} has no current-context and none was given")
+    chosen = _named(document, "context", str(context_name), path)
+    cluster = _named(document, "cluster", str(chosen.get("cluster") or ""), path)
+    user_name = chosen.get("user")
+    user = _named(document, "user", str(user_name), path) if user_name else {}
+    for plugin in ("exec", "auth-provider"):
+        if user.get(plugin):
+            raise KubeError(
+                f"kubeconfig {path}: user {user_name!r} uses an {plugin} credential plugin, "
+                "which the lean client does not run; give a token or client certificate"
+            )
+    server = str(cluster.get("server") or "")
+    if not server:
+        raise KubeError(f"kubeconfig {path}: cluster {chosen.get('cluster')!r} has no server")
+    base = path.parent
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        token_file = base / os.path.expanduser(str(user["tokenFile"]))
+        token = _read_bytes(token_file, "token file").decode().strip()
+    username, password = user.get("username"), user.get("password")
+    return KubeConnection(
+        server=server,
+        ca_pem=_pem(cluster, "certificate-authority", base, "CA file", path),
+        client_cert_pem=_pem(user, "client-certificate", base, "client certificate", path),
+        client_key_pem=_pem(user, "client-key", base, "client key", path),
+        token=str(token) if token else None,
+        username=None if username is None else str(username),
+        password=None if password is None else str(password),
+        insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify")),
+        tls_server_name=str(cluster["tls-server-name"]) if cluster.get("tls-server-name") else None,
+    )
+
+
+def load_kubeconfig(
+    kubeconfig: str | PathLike[str], *, context: str | None = None
+) -> KubeConnection:
+    """Read and parse a kubeconfig file (see :func:`parse_kubeconfig`)."""
+    path = Path(kubeconfig)
+    return parse_kubeconfig(_load_document(path), path=path, context=context)
+
+
+def load_incluster(
+    environ: Mapping[str, str] | None = None, *, secrets_dir: Path = SERVICE_ACCOUNT_DIR
+) -> KubeConnection:
+    """The Pod's service-account connection, as ``client-go``'s ``InClusterConfig`` builds it."""
+    env = os.environ if environ is None else environ
+    host = env.get("KUBERNETES_SERVICE_HOST", "")
+    port = env.get("KUBERNETES_SERVICE_PORT", "")
+    if not host or not port:
+        raise KubeError(
+            "not running in a cluster: KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are unset"
+        )
+    if ":" in host:  # NB: an IPv6 service address needs brackets in a URL
+        host = f"[{host}]"
+    token = _read_bytes(secrets_dir / "token", "service-account token").decode().strip()
+    if not token:
+        raise KubeError(f"the service-account token in {secrets_dir} is empty")
+    return KubeConnection(
+        server=f"https://{host}:{port}",
+        ca_pem=_read_bytes(secrets_dir / "ca.crt", "service-account CA"),
+        token=token,
+    )
+
+
+def ssl_context(connection: KubeConnection) -> ssl.SSLContext:
+    """A client TLS context trusting the connection's CA and presenting its client certificate.
+
+    ``ssl`` loads a certificate chain from files only, so the client certificate and key go
+    through a private (0700) temporary directory that is removed as soon as they are loaded.
+    """
+    try:
+        # NB: with a cluster CA only that CA is trusted (as client-go does); the system store,
+        # ~25 ms to load, is read only for a server without one.
+        if connection.insecure_skip_tls_verify:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context = ssl.create_default_context(
+                ssl.Purpose.SERVER_AUTH,
+                cadata=connection.ca_pem.decode("ascii", "replace") if connection.ca_pem else None,
+            )
+        if connection.client_cert_pem:
+            scratch = tempfile.mkdtemp(prefix="kube-lean-")
+            try:
+                cert_file = os.path.join(scratch, "client.crt")
+                key_file = os.path.join(scratch, "client.key")
+                for name, content in (
+                    (cert_file, connection.client_cert_pem),
+                    (key_file, connection.client_key_pem or connection.client_cert_pem),
+                ):
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(content)
+                context.load_cert_chain(cert_file, key_file)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+    except (ssl.SSLError, ValueError) as error:
+        raise KubeError(f"cannot use the TLS material for {connection.server}: {error}") from error
+    return context
+
+
+# --------------------------------------------------------------------------------------------
+# Transport
+
+
+class _Connection(http.client.HTTPSConnection):
+    """``HTTPSConnection`` that can verify against a server name other than the host."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        *,
+        timeout: float | None,
+        context: ssl.SSLContext,
+        sni: str,
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._tls = context
+        self._sni = sni
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._tls.wrap_socket(self.sock, server_hostname=self._sni)
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """True if the server closed (or wrote unasked to) an idle pooled connection."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+@contextlib.contextmanager
+def _corked(sock: socket.socket | None) -> Iterator[None]:
+    """Hold back partial segments while a request is written, then send it in one go.
+
+    NB: ``http.client`` writes the headers and the body with two ``send`` calls. Any hop that
+    still runs Nagle's algorithm (a proxy or port forwarder without ``TCP_NODELAY``) then holds
+    the body until the server's delayed ACK, ~40 ms per write request; corking avoids that.
+    """
+    cork = getattr(socket, "TCP_CORK", None)
+    if sock is None or cork is None:
+        yield
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+
+
+class _Pool:
+    """Idle keep-alive connections to one server; borrowing is thread-safe."""
+
+    def __init__(self, factory: Any, size: int) -> None:
+        self._factory = factory
+        self._size = size
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def borrow(self) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection and whether it was used before (reused ones may have gone stale)."""
+        while True:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                return self._factory(), False
+            if not _dropped(connection):
+                return connection, True
+            connection.close()
+
+    def give_back(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < self._size:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The adapter
+
+
+class LeanKubeApi:
+    """``KubeApi`` over ``http.client``; build it with :meth:`connect` or :meth:`from_connection`.
+
+    Thread-safe: each request borrows a pooled connection for its duration.
+    """
+
+    def __init__(
+        self,
+        connection: KubeConnection,
+        *,
+        request_timeout_s: float = 30.0,
+        pool_size: int = POOL_SIZE,
+    ) -> None:
+        url = urlsplit(connection.server)
+        if url.scheme not in ("https", "http") or not url.hostname:
+            raise KubeError(f"API server URL {connection.server!r} is not http(s)://host[:port]")
+        self.server = connection.server
+        self.request_timeout_s = request_timeout_s
+        self._base_path = url.path.rstrip("/")
+        self._host = url.hostname
+        self._port = url.port
+        self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        authorization = connection.authorization()
+        if authorization:
+            self._headers["Authorization"] = authorization
+        self._tls = ssl_context(connection) if url.scheme == "https" else None
+        self._sni = connection.tls_server_name or url.hostname
+        self._pool = _Pool(lambda: self._new_connection(self.request_timeout_s), pool_size)
+
+    @classmethod
+    def connect(
+        cls,
+        kubeconfig: str | PathLike[str] | None = None,
+        *,
+        context: str | None = None,
+        request_timeout_s: float = 30.0,
+    ) -> LeanKubeApi:
+        """Load a kubeconfig file, or the in-cluster config when ``kubeconfig`` is None."""
+        try:
+            connection = (
+                load_incluster()
+                if kubeconfig is None
+                else load_kubeconfig(kubeconfig, context=context)
+            )
+        except KubeError as error:
+            source = "in-cluster service account" if kubeconfig is None else str(kubeconfig)
+            raise KubeError(
+                f"cannot load Kubernetes client config from {source}: {error}"
+            ) from error
+        return cls.from_connection(connection, request_timeout_s=request_timeout_s)
+
+    @classmethod
+    def from_connection(
+        cls, connection: KubeConnection, *, request_timeout_s: float = 30.0
+    ) -> LeanKubeApi:
+        return cls(connection, request_timeout_s=request_timeout_s)
+
+    def close(self) -> None:
+        """Close every idle pooled connection (a watch still streaming closes its own)."""
+        self._pool.close()
+
+    def __enter__(self) -> LeanKubeApi:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+    # ---- transport
+
+    def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        if self._tls is None:
+            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        return _Connection(
+            self._host, self._port, timeout=timeout, context=self._tls, sni=self._sni
+        )
+
+    def _exchange(
+        self,
+        connection: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        content_type: str,
+    ) -> http.client.HTTPResponse:
+        headers = dict(self._headers)
+        if payload is not None:
+            headers["Content-Type"] = content_type
+        if connection.sock is None:
+            connection.connect()
+        with _corked(connection.sock):
+            connection.request(method, self._base_path + path, body=payload, headers=headers)
+        return connection.getresponse()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        streaming_read_timeout: float | None = None,
+        stream: bool = False,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send one request; return its connection and the unread response of a 2xx status."""
+        payload = None if body is None else json.dumps(body).encode()
+        if stream:
+            connection, reused = self._new_connection(self.request_timeout_s), False
+        else:
+            connection, reused = self._pool.borrow()
+        try:
+            try:
+                response = self._exchange(connection, method, path, payload, content_type)
+            except _DROPPED:
+                if not (reused and method in _IDEMPOTENT):
+                    raise
+                # NB: the server closed a kept-alive connection under us; say it once more.
+                connection.close()
+                connection = self._new_connection(self.request_timeout_s)
+                response = self._exchange(connection, method, path, payload, content_type)
+            if response.status >= 400:
+                data = response.read()
+                if stream:
+                    connection.close()
+                else:
+                    self._finish(connection, response)
+                raise error_from_status(response.status, data)
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise KubeUnavailable(f"{method} {path}: API server unreachable: {error}") from error
+        if stream and connection.sock is not None:
+            connection.sock.settimeout(streaming_read_timeout)
+        return connection, response
+
+    def _finish(
+        self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> None:
+        if response.will_close:
+            connection.close()
+        else:
+            self._pool.give_back(connection)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> JsonObject:
+        connection, response = self._send(method, path, **kwargs)
+        try:
+            data = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise KubeUnavailable(f"{method} {path}: reading the answer failed: {error}") from error
+        self._finish(connection, response)
+        try:
+            parsed = json.loads(data) if data else {}
+        except ValueError as error:
+            raise KubeApiError(
+                200, "BadResponse", _truncate(data.decode("utf-8", "replace"))
+            ) from error
+        if not isinstance(parsed, dict):
+            raise KubeApiError(200, "BadResponse", _truncate(json.dumps(parsed)))
+        return parsed
+
+    # ---- verbs
+
+    def get(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        return self._request(
+            "GET", resource.object_path(_ns(resource, namespace), name, subresource)
+        )
+
+    def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> JsonObject:
+        """Every matching object over all ``continue`` pages, as ``KubernetesApi.list`` does."""
+        base = resource.collection_path(_ns(resource, namespace))
+        query = _selectors(label_selector, field_selector)
+        items: list[JsonObject] = []
+        pages = self._pages(base, query, page_size)
+        first = next(pages)
+        for page in (first, *pages):
+            for item in page.get("items") or ():
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+        metadata = dict(first.get("metadata") or {})
+        metadata.pop("continue", None)
+        metadata.pop("remainingItemCount", None)
+        return {
+            "apiVersion": first.get("apiVersion", resource.api_version),
+            "kind": first.get("kind", f"{resource.kind}List"),
+            "metadata": metadata,
+            "items": items,
+        }
+
+    def _pages(
+        self, base: str, query: Sequence[tuple[str, str]], page_size: int
+    ) -> Iterator[JsonObject]:
+        token = ""
+        while True:
+            page_query = [*query, ("limit", str(page_size))]
+            if token:
+                page_query.append(("continue", token))
+            page = self._request("GET", _with_query(base, page_query))
+            yield page
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
+        return self._request("POST", resource.collection_path(_ns(resource, namespace)), body=body)
+
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: JsonObject,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        """PUT ``body``; its ``metadata.resourceVersion`` makes the write conditional."""
+        path = resource.object_path(_ns(resource, namespace), name, subresource)
+        return self._request("PUT", path, body=body)
+
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: JsonObject | Sequence[JsonObject],
+        *,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+    ) -> JsonObject:
+        """Apply a merge (RFC 7386), JSON (RFC 6902) or strategic-merge patch."""
+        if (patch_type == "json") == isinstance(patch, Mapping):
+            raise TypeError(
+                f"{patch_type} patch needs a "
+                + ("list of operations" if patch_type == "json" else "JSON object")
+            )
+        path = resource.object_path(_ns(resource, namespace), name, subresource)
+        body: Any = list(patch) if patch_type == "json" else dict(patch)  # type: ignore[arg-type]
+        return self._request("PATCH", path, body=body, content_type=PATCH_CONTENT_TYPES[patch_type])
+
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        resource_version: str | None = None,
+        uid: str | None = None,
+        propagation_policy: str | None = None,
+    ) -> JsonObject:
+        """Delete; preconditions turn a delete of a changed/recreated object into ``Conflict``."""
+        path = resource.object_path(_ns(resource, namespace), name)
+        options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        preconditions = {
+            key: value
+            for key, value in (("resourceVersion", resource_version), ("uid", uid))
+            if value is not None
+        }
+        if preconditions:
+            options["preconditions"] = preconditions
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        return self._request("DELETE", path, body=options)
+
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_s: int | None = None,
+        allow_bookmarks: bool = False,
+    ) -> Generator[WatchEvent, None, None]:
+        """Yield ``(type, object)`` until the server ends the watch or the caller stops.
+
+        The stream has a connection of its own (never pooled); an expired ``resource_version``
+        raises ``Gone``.
+        """
+        query = [("watch", "true"), *_selectors(label_selector, field_selector)]
+        if resource_version is not None:
+            query.append(("resourceVersion", resource_version))
+        if timeout_s is not None:
+            query.append(("timeoutSeconds", str(timeout_s)))
+        if allow_bookmarks:
+            query.append(("allowWatchBookmarks", "true"))
+        path = _with_query(resource.collection_path(_ns(resource, namespace)), query)
+        # NB: the read timeout must outlast the server-side one (see KubernetesApi.watch).
+        read_timeout = None if timeout_s is None else timeout_s + self.request_timeout_s
+        connection, response = self._send(
+            "GET", path, stream=True, streaming_read_timeout=read_timeout
+        )
+        return self._watch_events(connection, response, path)
+
+    @staticmethod
+    def _watch_events(
+        connection: http.client.HTTPConnection, response: http.client.HTTPResponse, path: str
+    ) -> Generator[WatchEvent, None, None]:
+        try:
+            while True:
+                line = response.readline()
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                event_type = str(event.get("type", ""))
+                obj = event.get("object") or {}
+                if event_type == "ERROR":
+                    raise error_from_status(int(obj.get("code") or 500), obj)
+                yield event_type, obj
+        except (OSError, http.client.HTTPException) as error:
+            raise KubeUnavailable(f"watch {path} broke off: {error}") from error
+        except ValueError as error:
+            raise KubeApiError(200, "BadResponse", f"undecodable watch event: {error}") from error
+        finally:
+            with contextlib.suppress(OSError):
+                if connection.sock is not None:
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+            response.close()
+            connection.close()
+
+
+_check: KubeApi = LeanKubeApi(KubeConnection(server="http://127.0.0.1:1"))
