@@ -10,8 +10,8 @@ Why it is built this way:
   ``flags=0`` means a wrong path fails instead of silently creating a fresh namespace.
 * Writing per-namespace sysctls needs a process *inside* the namespace (``/proc/sys/net`` shows
   the namespace of the task that opens it), so those writes run in a short-lived forked child
-  (pyroute2's ``ChildProcess``, the same mechanism it uses for sockets). Gratuitous ARP uses a
-  packet socket created the same way.
+  (``common.io.netns_exec``, stdlib only, so sysctl-only callers never import pyroute2).
+  Gratuitous ARP uses a packet socket created in a pyroute2 child like the netlink sockets.
 * Every pyroute2/OS error is re-raised as our own ``NetlinkFailure`` subclass ``from`` the
   original (see ``common.io.netlink`` for the tree).
 
@@ -71,6 +71,7 @@ from common.io.netlink_model import (
     temporary_link_name,
     vxlan_group,
 )
+from common.io.netns_exec import NetnsHelperError, write_files_in_netns
 
 _NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), linux/nsfs.h
 _CLONE_NEWNET = 0x40000000
@@ -85,7 +86,6 @@ _CHILD_TIMEOUT_SECONDS = 10
 def _pyroute2() -> SimpleNamespace:
     """The pyroute2 names we use, imported on first call (start-up cost, see module docstring)."""
     import pyroute2.netns
-    import pyroute2.process
     from pyroute2.iproute.linux import IPRoute
     from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
@@ -94,7 +94,6 @@ def _pyroute2() -> SimpleNamespace:
         NetlinkError=NetlinkError,
         NetlinkDumpInterrupted=NetlinkDumpInterrupted,
         netns=pyroute2.netns,
-        ChildProcess=pyroute2.process.ChildProcess,
     )
 
 
@@ -232,23 +231,6 @@ def _family_number(family: IpFamily | None) -> int:
     if family is None:
         return socket.AF_UNSPEC
     return socket.AF_INET if family == 4 else socket.AF_INET6
-
-
-def _write_sysctls_in_child(netns_fd: int, items: list[tuple[str, str]]) -> bytes:
-    """Runs in a forked child (pyroute2 ChildProcess): enter the namespace, write, report back.
-
-    NB: OSErrors cross back to the parent as (class name, args); the path goes into the message.
-    """
-    import pyroute2.netns
-
-    pyroute2.netns.setns(netns_fd, flags=0, fork=False)
-    for path, value in items:
-        try:
-            with open(path, "w") as handle:
-                handle.write(value)
-        except OSError as error:
-            raise OSError(error.errno, f"{path}: {error.strerror}") from None
-    return b""
 
 
 class PyrouteNetlink:
@@ -634,14 +616,14 @@ class PyrouteNetlink:
             except OSError as error:
                 raise SysctlFailure(operation, str(error), errno=error.errno) from error
             return
-        lib = _pyroute2()
+        # NB: a stdlib fork + setns child, not pyroute2's: a delegated ADD needs nothing else
+        # from the kernel, so it never pays pyroute2's import (see common.io.netns_exec).
         fd = _open_netns_fd(netns_path(netns), operation)
         try:
-            with lib.ChildProcess(target=_write_sysctls_in_child, args=[fd, items]) as child:
-                child.communicate(timeout=_CHILD_TIMEOUT_SECONDS)
+            write_files_in_netns(fd, items, timeout_s=_CHILD_TIMEOUT_SECONDS)
         except OSError as error:
             raise SysctlFailure(operation, str(error), errno=error.errno) from error
-        except (RuntimeError, TypeError) as error:
+        except NetnsHelperError as error:
             raise SysctlFailure(operation, f"helper process failed: {error}") from error
         finally:
             os.close(fd)

@@ -104,6 +104,10 @@ class NetnsForwarder:
             except OSError:
                 client.close()
                 continue
+            # NB: a relay that waits for ACKs before passing on small writes (Nagle + delayed
+            # ACK) stalls the TLS handshake ~40 ms: an artefact of this harness, not of a cluster.
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 if self._stop.is_set():
                     client.close()
