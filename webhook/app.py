@@ -10,7 +10,9 @@ Only transport lives here; decisions are ``webhook.admission``'s. The rules the 
   DanmNet CREATE never waits behind a slow TenantConfig write;
 * TLS 1.2 or newer only; the certificate and key files are polled and reloaded into the same
   ``SSLContext`` when they change (cert-manager or a Secret update rotates them in place), so new
-  connections get the new certificate without a restart.
+  connections get the new certificate without a restart;
+* one process runs one event loop; ``webhook --processes N`` forks N of them over one listening
+  socket (:func:`bind_listener`), each with its own loop, thread pool and certificate reloader.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +39,7 @@ _log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_RELOAD_INTERVAL_S: Final = 2.0
 DEFAULT_WORKERS: Final = 8
+LISTEN_BACKLOG: Final = 1024
 
 NETWORK_PATHS: Final = ("/netvalidation", "/netdeletion")
 CONFIG_PATH: Final = "/confvalidation"
@@ -72,12 +76,15 @@ class WebhookHandlers:
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    def _route(self, path: str) -> Callable[[AdmissionRequest], Response]:
-        if path == CONFIG_PATH:
-            return self.reviewer.review_tenant_config
-        return self.reviewer.review_network
+    async def review_network(self, request: web.Request) -> web.Response:
+        return await self._review(request, self.reviewer.review_network)
 
-    async def review(self, request: web.Request) -> web.Response:
+    async def review_tenant_config(self, request: web.Request) -> web.Response:
+        return await self._review(request, self.reviewer.review_tenant_config)
+
+    async def _review(
+        self, request: web.Request, decide: Callable[[AdmissionRequest], Response]
+    ) -> web.Response:
         try:
             body = await _read_body(request, self.max_body_bytes)
         except BodyTooLarge:
@@ -90,7 +97,6 @@ class WebhookHandlers:
         except ReviewError as error:
             _log.warning("bad review on %s: %s", request.path, error)
             return _bad_request(str(error))
-        decide = self._route(request.path)
         try:
             if may_call_api(admission_request):
                 loop = asyncio.get_running_loop()
@@ -116,8 +122,10 @@ class WebhookHandlers:
 def build_app(handlers: WebhookHandlers) -> web.Application:
     # NB: client_max_size is a second fence; _read_body answers 400 before aiohttp would 413.
     app = web.Application(client_max_size=handlers.max_body_bytes + 1)
-    for path in (*NETWORK_PATHS, CONFIG_PATH):
-        app.router.add_post(path, handlers.review)
+    # NB: one handler per path, so no request pays for finding its decision by path.
+    for path in NETWORK_PATHS:
+        app.router.add_post(path, handlers.review_network)
+    app.router.add_post(CONFIG_PATH, handlers.review_tenant_config)
     app.router.add_get("/healthz", handlers.healthz)
     return app
 
@@ -196,8 +204,13 @@ async def serve(
     stop: asyncio.Event,
     *,
     on_ready: Callable[[str, int], Any] | None = None,
+    listener: socket.socket | None = None,
 ) -> None:
-    """Serve until ``stop`` is set; ``on_ready(host, port)`` gets the bound address."""
+    """Serve until ``stop`` is set; ``on_ready(host, port)`` gets the bound address.
+
+    ``listener`` is an already listening socket (from :func:`bind_listener`) shared by several
+    serving processes; without it the server binds ``config``'s address itself.
+    """
     context = make_ssl_context(config.cert_file, config.key_file)
     reloader = CertReloader(context, config.cert_file, config.key_file)
     with ThreadPoolExecutor(config.workers, thread_name_prefix="review") as executor:
@@ -206,9 +219,17 @@ async def serve(
         await runner.setup()
         reload_task = asyncio.create_task(reloader.run(config.reload_interval_s))
         try:
-            site = web.TCPSite(
-                runner, config.bind_address or None, config.port, ssl_context=context, backlog=1024
-            )
+            site: web.BaseSite
+            if listener is None:
+                site = web.TCPSite(
+                    runner,
+                    config.bind_address or None,
+                    config.port,
+                    ssl_context=context,
+                    backlog=LISTEN_BACKLOG,
+                )
+            else:
+                site = web.SockSite(runner, listener, ssl_context=context)
             await site.start()
             host, port = _bound_address(site, config)
             _log.info("listening on https://%s:%d", host, port)
@@ -221,7 +242,23 @@ async def serve(
             await runner.cleanup()
 
 
-def _bound_address(site: web.TCPSite, config: ServeConfig) -> tuple[str, int]:
+def bind_listener(bind_address: str, port: int) -> socket.socket:
+    """A listening TCP socket for ``serve(listener=...)``, bound before serving processes fork.
+
+    NB: one socket inherited by every process, rather than one SO_REUSEPORT socket each: the
+    port is known (``--port 0`` included) before any process starts, and a connection waits in
+    the one accept queue until some process is free instead of in the queue of a busy one.
+    """
+    host = bind_address or None
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    if host is None and socket.has_dualstack_ipv6():
+        return socket.create_server(
+            ("", port), family=socket.AF_INET6, backlog=LISTEN_BACKLOG, dualstack_ipv6=True
+        )
+    return socket.create_server((host or "", port), family=family, backlog=LISTEN_BACKLOG)
+
+
+def _bound_address(site: web.BaseSite, config: ServeConfig) -> tuple[str, int]:
     server: Any = site._server  # NB: aiohttp exposes no public accessor for the bound socket.
     for sock in getattr(server, "sockets", None) or ():
         address = sock.getsockname()
