@@ -474,6 +474,9 @@ def _delegated(job: _Job, ctx: _Context, ip4: str, ip6: str) -> tuple[Result, st
         raise ConnectionError_(
             f"the result of delegate {delegate.binary} cannot be read: {error}"
         ) from error
+    if output is not None:
+        recorded = DelegateRecord.of(delegate, result=output)
+        ctx.keeper.update(lambda r: with_attachment(r, planned.index, delegate=recorded))
     reported4, reported6, mac = _container_addresses(result, planned.ifname)
     return result, ip4 or reported4, ip6 or reported6, mac
 

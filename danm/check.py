@@ -8,10 +8,11 @@ result stored in the node record):
   the addresses the result gave it;
 * every address DANM's IPAM reserved for the container is still marked as taken in its
   network's bit array (a reservation freed behind the Pod's back is a duplicate-IP in waiting);
-* every DanmEp of the container still exists.
+* every DanmEp of the container still exists;
+* every delegate (CNI 0.4.0 or later) passes its own CHECK, given the result its ADD returned
+  (recorded on the node) as ``prevResult``, as a runtime would call a plugin it ran itself.
 
-One ``CniError`` lists every problem found. Delegates are not asked to CHECK: DANM stores no
-per-delegate result to give them as ``prevResult``.
+One ``CniError`` lists every problem found.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.cni.types import CniError, ErrorCode, Result
+from common.io.cniexec import PluginExec, PluginExecError, PluginRequest
 from common.io.kube import KubeApi, KubeError, NotFound
 from common.io.netlink import LinkNotFound, NamespaceNotFound, Netlink, NetlinkFailure
 from common.ipam.errors import AddressInUse, IpamError
 from common.ipam.network_ipam import reserve_for
 from common.model import ModelError, NetworkKind, network_from_dict
 from common.model.resources import DANMEPS
+from danm.delegates import chain_order, delegate_stdin, passes_prev_result
 from danm.delete import NodeStore, network_resource
 from danm.state import AttachmentRecord, NodeRecord
 
@@ -37,6 +40,9 @@ class CheckRequest:
     container_id: str
     netns: str
     prev_result: Mapping[str, Any] | None = None
+    cni_path: tuple[str, ...] = ()
+    cni_args: str = ""
+    timeout_s: float = 10.0
 
 
 def _interface_problems(result: Result, netns: str, netlink: Netlink) -> list[str]:
@@ -117,7 +123,47 @@ def _danmep_problems(record: NodeRecord, attachment: AttachmentRecord, api: Kube
     return []
 
 
-def cmd_check(request: CheckRequest, *, api: KubeApi, netlink: Netlink, store: NodeStore) -> None:
+def _delegate_problems(
+    request: CheckRequest, record: NodeRecord, attachment: AttachmentRecord, exec_: PluginExec
+) -> list[str]:
+    recorded = attachment.delegate
+    if recorded is None or recorded.result is None:
+        # NB: no recorded ADD result (a record from before results were kept, or one rebuilt
+        # from DanmEps): CHECK without prevResult is an error for every reference plugin.
+        return []
+    delegate = recorded.to_delegate_config()
+    if not passes_prev_result(delegate):
+        return []
+    plugin_request = PluginRequest(
+        command="CHECK",
+        container_id=record.container_id,
+        netns=request.netns or record.netns,
+        ifname=attachment.ifname,
+        args=request.cni_args,
+        path=request.cni_path,
+    )
+    for index in chain_order(delegate, "CHECK"):
+        plugin = delegate.plugin_types[index]
+        try:
+            exec_.run(
+                plugin,
+                plugin_request,
+                delegate_stdin(delegate, index, recorded.result),
+                timeout_s=request.timeout_s,
+            )
+        except PluginExecError as error:
+            return [f"delegate {plugin} of {attachment.ifname} failed its CHECK: {error}"]
+    return []
+
+
+def cmd_check(
+    request: CheckRequest,
+    *,
+    api: KubeApi,
+    netlink: Netlink,
+    store: NodeStore,
+    exec_: PluginExec | None = None,
+) -> None:
     """Raise one ``CniError`` naming the Pod and every problem, or return when all is well."""
     with store.locked(request.container_id):
         record = store.load(request.container_id)
@@ -139,6 +185,8 @@ def cmd_check(request: CheckRequest, *, api: KubeApi, netlink: Netlink, store: N
     for attachment in record.attachments:
         problems.extend(_reservation_problems(attachment, api))
         problems.extend(_danmep_problems(record, attachment, api))
+        if exec_ is not None:
+            problems.extend(_delegate_problems(request, record, attachment, exec_))
     if problems:
         raise CniError(
             ErrorCode.PLUGIN_ERROR,

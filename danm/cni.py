@@ -190,10 +190,14 @@ class Verbs:
                     container_id=args.container_id,
                     netns=args.netns,
                     prev_result=prev if isinstance(prev, dict) else None,
+                    cni_path=args.path,
+                    cni_args=args.args,
+                    timeout_s=settings.delegate_timeout_s,
                 ),
                 api=api,
                 netlink=PyrouteNetlink(),
                 store=NodeStore(settings.state_dir),
+                exec_=SubprocessExec(),
             )
         return None
 

@@ -42,7 +42,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from common.cni.version import requested_version
+from common.cni.types import CniError
+from common.cni.version import CHECK_MIN_VERSION, requested_version, version_at_least
 
 FAKEIPAM_TYPE: Final = "fakeipam"
 DYNAMIC_DELEGATE_CNI_VERSION: Final = "0.4.0"
@@ -285,6 +286,33 @@ def chain_plugin_config(
     if prev_result is not None:
         plugin["prevResult"] = dict(prev_result)
     return _dumps(plugin)
+
+
+def passes_prev_result(delegate: DelegateConfig) -> bool:
+    """Whether DEL and CHECK hand this delegate its cached ADD result as ``prevResult``.
+
+    CNI 0.4.0 introduced ``prevResult`` on DEL and the CHECK verb; older configs get neither,
+    as libcni does, since a 0.3.x plugin may refuse a key its version does not know.
+    """
+    try:
+        return version_at_least(requested_version(delegate.json()), CHECK_MIN_VERSION)
+    except (CniError, ValueError, TypeError):
+        return False
+
+
+def delegate_stdin(
+    delegate: DelegateConfig, index: int, prev_result: Mapping[str, Any] | None = None
+) -> bytes:
+    """Stdin for plugin ``index`` of ``delegate`` (0 for a plain conf) with ``prevResult``.
+
+    A plain conf's recorded bytes are used as they are when there is no ``prev_result``, so
+    that DEL runs the delegate with exactly what ADD ran it with.
+    """
+    if delegate.is_list:
+        return chain_plugin_config(delegate.config, index, prev_result)
+    if prev_result is None:
+        return delegate.config
+    return _dumps({**delegate.json(), "prevResult": dict(prev_result)})
 
 
 def chain_order(delegate: DelegateConfig, command: str) -> Sequence[int]:

@@ -45,7 +45,7 @@ from common.io.netlink import LinkNotFound, NamespaceNotFound, Netlink, NetlinkF
 from common.ipam.network_ipam import releasing
 from common.model import DanmEp, ModelError, NetworkKind
 from common.model.resources import CLUSTERNETWORKS, DANMEPS, DANMNETS, TENANTNETWORKS, Resource
-from danm.delegates import chain_order, chain_plugin_config
+from danm.delegates import chain_order, delegate_stdin, passes_prev_result
 from danm.plan import Backend, classify_network_type
 from danm.state import (
     RECORD_SUFFIX,
@@ -304,11 +304,11 @@ def _delegate_del(action: TeardownAction, record: NodeRecord, ctx: TeardownConte
         path=ctx.cni_path,
     )
     config = delegate.to_delegate_config()
-    if not delegate.is_list:
-        ctx.exec_.run(delegate.plugin_types[0], request, delegate.config, timeout_s=_time(ctx))
-        return
+    # NB: libcni hands DEL the cached ADD result (CNI >= 0.4.0); some plugins release what they
+    # made only from it. Without a recorded result (ADD never finished), DEL goes without.
+    prev_result = delegate.result if passes_prev_result(config) else None
     for index in chain_order(config, "DEL"):
-        stdin = chain_plugin_config(delegate.config, index)
+        stdin = delegate_stdin(config, index, prev_result)
         ctx.exec_.run(delegate.plugin_types[index], request, stdin, timeout_s=_time(ctx))
 
 

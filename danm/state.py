@@ -29,7 +29,8 @@ Format (``"version": 1``)::
                       "backend": "dynamic-delegate", "danmIpam": true,
                       "ips": {"ip4": "10.0.0.5/24", "ip6": ""}, "danmEp": "<uuid>",
                       "deviceID": "", "delegate": {"pluginTypes": ["macvlan"], "isList": false,
-                                                   "config": "<base64>"},
+                                                   "config": "<base64>",
+                                                   "result": {...its ADD result...}},
                       "phase": "created", "done": []}],
      "result": {...CNI result of the whole ADD, or absent...}}
 """
@@ -83,15 +84,23 @@ class StateRecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DelegateRecord:
-    """The delegate to run on DEL, byte for byte as on ADD."""
+    """The delegate to run on DEL, byte for byte as on ADD, and what its ADD answered.
+
+    ``result`` is the delegate's own ADD result (the last plugin's, for a chain), recorded the
+    moment ADD succeeded: DEL and CHECK give it back as ``prevResult``, as a runtime does for a
+    plugin it ran itself, and its presence tells that the delegate's ADD went through.
+    """
 
     plugin_types: tuple[str, ...]
     config: bytes
     is_list: bool = False
+    result: Mapping[str, Any] | None = None
 
     @classmethod
-    def of(cls, delegate: DelegateConfig) -> DelegateRecord:
-        return cls(delegate.plugin_types, delegate.config, delegate.is_list)
+    def of(
+        cls, delegate: DelegateConfig, *, result: Mapping[str, Any] | None = None
+    ) -> DelegateRecord:
+        return cls(delegate.plugin_types, delegate.config, delegate.is_list, result)
 
     def to_delegate_config(self) -> DelegateConfig:
         return DelegateConfig(self.plugin_types, self.config, self.is_list)
@@ -306,6 +315,8 @@ def _attachment_json(attachment: AttachmentRecord) -> dict[str, Any]:
             "isList": attachment.delegate.is_list,
             "config": base64.b64encode(attachment.delegate.config).decode("ascii"),
         }
+        if attachment.delegate.result is not None:
+            body["delegate"]["result"] = dict(attachment.delegate.result)
     body["phase"] = attachment.phase.value
     body["done"] = [step.value for step in TeardownStep if step in attachment.done]
     return body
@@ -377,7 +388,8 @@ def _decode_delegate(reader: _Reader) -> DelegateRecord:
     is_list = reader.get("isList", bool, default=False)
     if not is_list and len(types) != 1:
         raise reader.fail("a plain (non-list) delegate must have exactly one plugin type")
-    return DelegateRecord(tuple(types), config, is_list)
+    result = reader.get("result", Mapping) if reader.data.get("result") is not None else None
+    return DelegateRecord(tuple(types), config, is_list, result)
 
 
 def _decode_attachment(reader: _Reader) -> AttachmentRecord:

@@ -179,6 +179,25 @@ def test_check_passes_then_reports_a_missing_interface(
     node.runner.run("DEL", container_id="c-checked", netns=netns, pod=(NS, "checked")).ok()
 
 
+def test_check_runs_the_delegates_own_check_with_its_add_result(
+    cluster: Cluster, node: Node, pod_netns: Callable[[], str]
+) -> None:
+    # NB: a MAC changed behind the Pod's back is invisible to DANM's own checks (name and
+    # addresses); only the macvlan plugin's CHECK compares it with the prevResult it is given.
+    _net(cluster)
+    netns, result = _one_pod(cluster, node, pod_netns, "mac")
+    config = node.runner.config(prevResult=result)
+    node.runner.run("CHECK", config=config, container_id="c-mac", netns=netns, pod=(NS, "mac")).ok()
+
+    ip("-n", Path(netns).name, "link", "set", "eth0", "address", "0a:58:0a:50:00:99")
+    failed = node.runner.run(
+        "CHECK", config=config, container_id="c-mac", netns=netns, pod=(NS, "mac")
+    )
+    assert failed.returncode == 1
+    assert "delegate macvlan of eth0 failed its CHECK" in failed.body["details"]
+    node.runner.run("DEL", container_id="c-mac", netns=netns, pod=(NS, "mac")).ok()
+
+
 def test_status_is_50_when_the_api_is_unreachable(cluster: Cluster, node: Node) -> None:
     config = node.runner.config(cniVersion="1.1.0")
     node.runner.run("STATUS", config=config).ok()

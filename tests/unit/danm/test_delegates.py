@@ -12,9 +12,11 @@ from danm.delegates import (
     DelegateConfigError,
     chain_order,
     chain_plugin_config,
+    delegate_stdin,
     fakeipam_section,
     macvlan_config,
     missing_static_config,
+    passes_prev_result,
     sriov_config,
     static_config,
     static_config_paths,
@@ -313,3 +315,38 @@ def test_chain_order():
     assert list(chain_order(delegate, "ADD")) == [0, 1, 2]
     assert list(chain_order(delegate, "CHECK")) == [0, 1, 2]
     assert list(chain_order(delegate, "DEL")) == [2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("version", "passes"),
+    [("0.3.0", False), ("0.3.1", False), ("0.4.0", True), ("1.0.0", True), ("1.1.0", True)],
+)
+def test_prev_result_goes_to_delegates_of_cni_0_4_0_and_later(version: str, passes: bool) -> None:
+    plain = DelegateConfig(("macvlan",), json.dumps({"cniVersion": version}).encode())
+    chain = {"cniVersion": version, "name": "c", "plugins": [{"type": "bridge"}]}
+    listed = DelegateConfig(("bridge",), json.dumps(chain).encode(), True)
+    assert passes_prev_result(plain) is passes
+    assert passes_prev_result(listed) is passes
+
+
+def test_a_delegate_without_a_readable_version_gets_no_prev_result() -> None:
+    assert passes_prev_result(DelegateConfig(("x",), b'{"cniVersion": "banana"}')) is False
+
+
+def test_delegate_stdin_of_a_plain_conf() -> None:
+    raw = b'{"cniVersion":"1.0.0", "type":"macvlan"}'
+    delegate = DelegateConfig(("macvlan",), raw)
+    assert delegate_stdin(delegate, 0) == raw  # byte for byte when nothing is added
+    prev = {"cniVersion": "1.0.0", "ips": [{"address": V4}]}
+    assert json.loads(delegate_stdin(delegate, 0, prev)) == {
+        "cniVersion": "1.0.0",
+        "type": "macvlan",
+        "prevResult": prev,
+    }
+
+
+def test_delegate_stdin_of_a_chain_gives_every_plugin_the_prev_result() -> None:
+    delegate = DelegateConfig(("bridge", "portmap"), json.dumps(CHAIN).encode(), True)
+    prev = {"cniVersion": "1.0.0", "ips": [{"address": V4}]}
+    for index in (0, 1):
+        assert json.loads(delegate_stdin(delegate, index, prev))["prevResult"] == prev

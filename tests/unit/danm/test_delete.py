@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from common.model.resources import DANMEPS, DANMNETS, PODS
 from danm.check import CheckRequest, cmd_check
 from danm.delete import DelRequest, cmd_del
 from danm.gc import GcRequest, cmd_gc, valid_attachments
-from danm.state import TeardownStep
+from danm.state import TeardownStep, with_attachment
 from danm.status import cmd_status
 from tests.unit.danm.fakes import FakeKube, plugin_failure
 from tests.unit.danm.test_add import NETNS, NS, World, _macvlan, _network, _pod
@@ -215,3 +216,58 @@ def test_valid_attachments_reads_both_spellings_and_refuses_garbage() -> None:
     assert [v["containerID"] for v in valid_attachments(both)] == ["a", "b"]
     with pytest.raises(CniError):
         valid_attachments({"cni.dev/valid-attachments": "x"})
+
+
+def test_del_gives_the_delegate_its_own_add_result_as_prev_result(world: World) -> None:
+    _added(world)
+    record = world.store.load("c1")
+    assert record is not None
+    recorded = record.attachments[0].delegate
+    assert recorded is not None
+    assert recorded.result is not None
+    (add,) = world.exec.of("ADD")
+    assert recorded.result["interfaces"][0]["name"] == add.request.ifname
+
+    _del(world)
+
+    (call,) = world.exec.of("DEL")
+    assert call.config["prevResult"] == recorded.result
+
+
+def test_del_of_a_delegate_whose_add_never_answered_goes_without_prev_result(
+    world: World,
+) -> None:
+    _added(world)
+    record = world.store.load("c1")
+    assert record is not None
+    delegate = record.attachments[0].delegate
+    assert delegate is not None
+    world.store.save(
+        with_attachment(record, 0, delegate=dataclasses.replace(delegate, result=None))
+    )
+
+    _del(world)
+
+    (call,) = world.exec.of("DEL")
+    assert "prevResult" not in call.config
+
+
+def test_check_asks_the_delegate_with_its_add_result(world: World) -> None:
+    _added(world)
+    record = world.store.load("c1")
+    assert record is not None
+    world.netlink.links[NETNS]["eth0"] = [record.attachments[0].ip4]
+    request = CheckRequest(container_id="c1", netns=NETNS, cni_path=("/opt/cni/bin",))
+
+    cmd_check(request, api=world.kube, netlink=world.netlink, store=world.store, exec_=world.exec)
+
+    (call,) = world.exec.of("CHECK")
+    assert call.plugin == "macvlan"
+    assert call.config["prevResult"] == record.attachments[0].delegate.result  # type: ignore[union-attr]
+    world.exec.failures[("macvlan", "CHECK")] = plugin_failure("macvlan", "CHECK", "mac differs")
+    with pytest.raises(CniError) as caught:
+        cmd_check(
+            request, api=world.kube, netlink=world.netlink, store=world.store, exec_=world.exec
+        )
+    assert "delegate macvlan of eth0 failed its CHECK" in caught.value.details
+    assert "mac differs" in caught.value.details
