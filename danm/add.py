@@ -123,6 +123,10 @@ ReadFile = Callable[[str], bytes | None]
 """Reads a node file; None when it does not exist."""
 PfLookup = Callable[[str], str]
 """PCI address of a VF → interface name of its physical function."""
+PodResourcesLookup = Callable[[str, str, str, float], Mapping[str, Any] | None]
+"""``(socket, namespace, name, timeout_s)`` → the Pod's ``PodResources`` in JSON form from the
+kubelet Pod Resources API; None when the kubelet does not list the Pod. Raises
+``common.io.podresources.PodResourcesError`` when the API cannot answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,16 @@ class AddRequest:
     timeout_s: float = 30.0
     checkpoint_file: str = ""
     hostname: str = ""
+    pod_resources_socket: str = ""
+
+
+def _query_pod_resources(
+    socket_path: str, namespace: str, name: str, timeout_s: float
+) -> Mapping[str, Any] | None:
+    # NB: imported here: only an ADD with an SR-IOV connection talks to the kubelet.
+    from common.io.podresources import find_pod_resources_json
+
+    return find_pod_resources_json(socket_path, namespace, name, timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +162,7 @@ class NodeFiles:
     read_file: ReadFile
     read_checkpoint: ReadFile
     pf_name: PfLookup
+    pod_resources: PodResourcesLookup = _query_pod_resources
 
 
 def _default_read(path: str) -> bytes | None:
@@ -239,22 +254,76 @@ def plan_for_pod(api: KubeApi, pod: PodInfo, naming_scheme: str) -> tuple[Planne
 
 
 def choose_devices(
-    planned: Sequence[PlannedAttachment], pod: PodInfo, checkpoint_file: str, files: NodeFiles
+    planned: Sequence[PlannedAttachment],
+    pod: PodInfo,
+    checkpoint_file: str,
+    files: NodeFiles,
+    *,
+    pod_resources_socket: str = "",
 ) -> dict[int, str]:
-    """A distinct device-pool ID per SR-IOV connection (empty when there are none)."""
+    """A distinct device-pool ID per SR-IOV connection (empty when there are none).
+
+    The IDs come from the kubelet Pod Resources API at ``pod_resources_socket`` when it answers
+    for the Pod, else from the checkpoint file (``danm.config`` explains the order). Every error
+    names both sources and what each said.
+    """
     requests = [(p.index, p.device_pool) for p in planned if p.device_pool]
     if not requests:
         return {}
-    raw = files.read_checkpoint(checkpoint_file) if checkpoint_file else None
+    pools, sources = _device_pools(pod, checkpoint_file, pod_resources_socket, files)
     try:
-        pools = pools_from_checkpoint(raw, pod.uid) if raw is not None else {}
         return select_devices(pools, requests, pod=pod.ref)
     except DeviceError as error:
         raise CniError(
+            ErrorCode.PLUGIN_ERROR, f"cannot pick devices for Pod {pod.ref}", f"{error} ({sources})"
+        ) from error
+
+
+def _device_pools(
+    pod: PodInfo, checkpoint_file: str, socket_path: str, files: NodeFiles
+) -> tuple[dict[str, tuple[str, ...]], str]:
+    """The Pod's device IDs per pool, and a note naming the source used and the one not used."""
+    from common.io.devices import DeviceReadError
+    from common.io.podresources import DEFAULT_TIMEOUT_S, PodResourcesError
+    from danm.devices import pools_from_pod_resources
+
+    api_note = "kubelet Pod Resources API: not configured"
+    socket_absent = False
+    if socket_path:
+        try:
+            found = files.pod_resources(socket_path, pod.namespace, pod.name, DEFAULT_TIMEOUT_S)
+            if found is None:
+                api_note = f"kubelet Pod Resources API {socket_path}: does not list the Pod"
+            else:
+                pools = pools_from_pod_resources(found)
+                return pools, (
+                    f"device IDs from the kubelet Pod Resources API {socket_path}; "
+                    f"kubelet checkpoint {checkpoint_file or '(not configured)'}: not read"
+                )
+        except PodResourcesError as error:
+            api_note, socket_absent = str(error), error.absent
+        except DeviceError as error:
+            api_note = f"kubelet Pod Resources API {socket_path}: {error}"
+        log.log(
+            logging.INFO if socket_absent else logging.WARNING,
+            "Pod %s: reading device IDs from the checkpoint file instead (%s)",
+            pod.ref,
+            api_note,
+        )
+    if not checkpoint_file:
+        return {}, f"kubelet checkpoint: not configured; {api_note}"
+    try:
+        raw = files.read_checkpoint(checkpoint_file)
+        if raw is None:
+            return {}, f"kubelet checkpoint {checkpoint_file}: does not exist; {api_note}"
+        pools = pools_from_checkpoint(raw, pod.uid)
+    except (DeviceReadError, DeviceError) as error:
+        raise CniError(
             ErrorCode.PLUGIN_ERROR,
             f"cannot pick devices for Pod {pod.ref}",
-            f"{error} (kubelet checkpoint {checkpoint_file or 'not configured'})",
+            f"kubelet checkpoint {checkpoint_file}: {error}; {api_note}",
         ) from error
+    return pools, f"device IDs from the kubelet checkpoint {checkpoint_file}; {api_note}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -648,7 +717,13 @@ def _add_locked(
     deadline = Deadline(request.timeout_s)
     pod = fetch_pod(api, pod_args)
     planned = plan_for_pod(api, pod, request.naming_scheme)
-    devices = choose_devices(planned, pod, request.checkpoint_file, files)
+    devices = choose_devices(
+        planned,
+        pod,
+        request.checkpoint_file,
+        files,
+        pod_resources_socket=request.pod_resources_socket,
+    )
     jobs = [_Job(p, str(uuid.uuid4()), devices.get(p.index, "")) for p in planned]
 
     record = new_record(

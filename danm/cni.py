@@ -129,6 +129,7 @@ class Verbs:
             naming_scheme=settings.naming_scheme,
             timeout_s=settings.delegate_timeout_s,
             checkpoint_file=settings.checkpoint_file,
+            pod_resources_socket=settings.pod_resources_socket,
             hostname=hostname(),
         )
         with api:

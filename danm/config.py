@@ -11,8 +11,15 @@ key                        default                                          mean
 ``delegateTimeoutSeconds`` ``30``                                           one ADD deadline
 ``stateDir``               ``/var/lib/danm``                                node-local records
 ``checkpointFile``         kubelet's ``kubelet_internal_checkpoint``        device-plugin IDs
-``podResourcesSocket``     ``""`` (not used)                                kubelet Pod Resources
+``podResourcesSocket``     kubelet's ``pod-resources/kubelet.sock``         device-plugin IDs
 =========================  ===============================================  ==================
+
+``podResourcesSocket`` and ``checkpointFile`` say where the SR-IOV device IDs a Pod was given
+come from. When the socket exists, the kubelet Pod Resources API (``Get``, else ``List``) is the
+source; when it does not exist or the call fails (one 2 s deadline covers connect and call),
+the checkpoint file is read instead, as the original did. ``""`` switches the API off.
+Kubelets still write the checkpoint, but the API is the supported interface since Kubernetes
+1.21 and the original moved to it in v4.3.0 (danm-behaviour.md §12), hence it goes first.
 
 ``cniDir``: the original read only the key although its README promised the ``CNI_CONF_DIR``
 environment variable (§13.25). Both are honoured now: the key wins when present, then a
@@ -51,6 +58,9 @@ DEFAULT_DELEGATE_TIMEOUT_S: Final = 30.0
 MAX_DELEGATE_TIMEOUT_S: Final = 600.0
 DEFAULT_STATE_DIR: Final = "/var/lib/danm"
 DEFAULT_CHECKPOINT_FILE: Final = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
+# NB: the same path as common.io.podresources.DEFAULT_SOCKET, not imported: only an SR-IOV ADD
+# needs that module, and every verb parses this config.
+DEFAULT_POD_RESOURCES_SOCKET: Final = "/var/lib/kubelet/pod-resources/kubelet.sock"
 
 KEY_KUBECONFIG: Final = "kubeconfig"
 KEY_CNI_DIR: Final = "cniDir"
@@ -72,7 +82,7 @@ class DanmConfig:
     delegate_timeout_s: float = DEFAULT_DELEGATE_TIMEOUT_S
     state_dir: str = DEFAULT_STATE_DIR
     checkpoint_file: str = DEFAULT_CHECKPOINT_FILE
-    pod_resources_socket: str = ""
+    pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET
 
 
 def _invalid(key: str, reason: str, value: Any) -> CniError:
@@ -158,5 +168,7 @@ def parse_config(config: Mapping[str, Any], environ: Mapping[str, str]) -> DanmC
         checkpoint_file=_absolute_path(
             config, KEY_CHECKPOINT_FILE, DEFAULT_CHECKPOINT_FILE, optional=False
         ),
-        pod_resources_socket=_absolute_path(config, KEY_POD_RESOURCES_SOCKET, "", optional=True),
+        pod_resources_socket=_absolute_path(
+            config, KEY_POD_RESOURCES_SOCKET, DEFAULT_POD_RESOURCES_SOCKET, optional=True
+        ),
     )

@@ -9,9 +9,11 @@ one. Two sources say which IDs a Pod got, both read by the caller and given here
   {"PodUID", "ContainerName", "ResourceName", "DeviceIDs", "AllocResp"}], ...}, "Checksum"}``.
   ``DeviceIDs`` is a list in old kubelets and a map NUMA node → list since Kubernetes 1.20;
   both are read;
-* the kubelet Pod Resources API (``List``), as the JSON form of one ``PodResources`` message:
-  ``{"name", "namespace", "containers": [{"name", "devices": [{"resourceName", "deviceIds"}]}]}``
-  (``resource_name``/``device_ids`` spellings accepted too).
+* the kubelet Pod Resources API (``Get``/``List``, spoken by ``common.io.podresources``), as the
+  JSON form of one ``PodResources`` message: ``{"name", "namespace", "containers": [{"name",
+  "devices": [{"resourceName", "deviceIds"}]}]}`` (``resource_name``/``device_ids`` accepted
+  too). It names Pods by namespace and name, not UID, and is preferred when the kubelet offers
+  it; ``danm.add.choose_devices`` decides which source is read.
 
 Selection (:func:`select_devices`) is deterministic so that a repeated ADD picks the same
 devices: each pool's IDs are de-duplicated and sorted, and connections take them in connection

@@ -3,9 +3,8 @@
 Why it exists: an SR-IOV connection needs the VF's PCI address (from the kubelet's device-plugin
 checkpoint file) and, for older sriov-cni releases, the name of the VF's physical function (from
 ``/sys``). Both are reads of node files; the parsing and the choice of device are pure and live
-in ``danm.devices``. The kubelet Pod Resources API (a gRPC service on a unix socket) is not
-spoken here: it would need a gRPC stack in the CNI's start-up path; the checkpoint file carries
-the same allocations on every kubelet version that still writes it.
+in ``danm.devices``. The kubelet Pod Resources API, the preferred source when its socket
+exists, is ``common.io.podresources``.
 
 Errors are ``DeviceReadError`` with the path, never a bare ``OSError``.
 """

@@ -21,7 +21,7 @@ def test_defaults():
         delegate_timeout_s=30.0,
         state_dir="/var/lib/danm",
         checkpoint_file="/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint",
-        pod_resources_socket="",
+        pod_resources_socket="/var/lib/kubelet/pod-resources/kubelet.sock",
     )
 
 
