@@ -9,10 +9,8 @@ there. The error tree is drawn in that module's docstring.
 from __future__ import annotations
 
 import errno as errno_codes
-import hashlib
 import ipaddress
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -198,6 +196,8 @@ class LinkInfo:
     vlan_id: int | None = None
     ipvlan_mode: IpvlanMode | None = None
     vxlan: VxlanParams | None = None
+    alias: str | None = None
+    """``IFLA_IFALIAS`` (``ip link set X alias ...``); netwatcher marks its own links with it."""
 
 
 ADDRESS_SCOPES: Mapping[int, str] = {0: "universe", 200: "site", 253: "link", 254: "host"}
@@ -271,8 +271,12 @@ def temporary_link_name(unique_id: str | None = None) -> str:
     The prefix keeps these recognisable on the host.
     """
     if unique_id is None:
+        import secrets  # NB: lazily: a delegated ADD never names links, and this costs ~2 ms
+
         token = secrets.token_hex(6)
     else:
+        import hashlib
+
         token = hashlib.sha256(unique_id.encode()).hexdigest()[:12]
     return f"{TEMPORARY_LINK_PREFIX}{token}"
 

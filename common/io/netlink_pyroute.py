@@ -203,6 +203,7 @@ def _link_from_message(msg: Any) -> LinkInfo:
         vlan_id=vlan_id,
         ipvlan_mode=ipvlan_mode,
         vxlan=vxlan,
+        alias=msg.get("ifalias") or None,
     )
 
 
@@ -340,6 +341,16 @@ class PyrouteNetlink:
 
     def set_link_down(self, name: str, *, netns: str | None = None) -> None:
         self._set_link(name, netns, f"set link {name} down{_where(netns)}", state="down")
+
+    def set_link_alias(self, name: str, alias: str, *, netns: str | None = None) -> None:
+        """Set the link's ``IFLA_IFALIAS`` (``""`` clears it).
+
+        NB: the kernel ignores an alias in the create request itself, hence a separate call.
+        """
+        operation = f"set alias {alias!r} on link {name}{_where(netns)}"
+        if len(alias.encode()) > 255:
+            raise InvalidNetlinkRequest(operation, "an interface alias is at most 255 bytes")
+        self._set_link(name, netns, operation, ifalias=alias)
 
     def rename_link(self, name: str, new_name: str, *, netns: str | None = None) -> None:
         """Rename a (down) link; ``LinkExists`` if ``new_name`` is taken, ``DeviceBusy`` if up."""
