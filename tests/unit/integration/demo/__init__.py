@@ -1,0 +1,1 @@
+"""Unit tests of ``integration.demo``: the scenario data and the probe maths."""
