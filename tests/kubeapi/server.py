@@ -678,6 +678,7 @@ class KubeApiHandlers:
             deadline = time.monotonic() + timeout
             next_bookmark = time.monotonic() + self.config.bookmark_interval
             stop_waiter = asyncio.ensure_future(self.stopping.wait())
+            getter: asyncio.Future[WatchEvent] | None = None
             try:
                 while not self.stopping.is_set():
                     now = time.monotonic()
@@ -709,7 +710,11 @@ class KubeApiHandlers:
                             response, kind, self.render(rt, obj, as_table, include_object)
                         )
             finally:
+                # NB: a client that hangs up cancels this handler inside asyncio.wait; the
+                # pending queue read must go with it, or it is reported destroyed-while-pending.
                 stop_waiter.cancel()
+                if getter is not None and not getter.done():
+                    getter.cancel()
             return response
         except (ConnectionResetError, asyncio.CancelledError):
             raise
