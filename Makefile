@@ -41,12 +41,30 @@ test-vm: $(PY)
 bench: $(PY)
 	$(PY) -m tests.bench
 
+# danm and fakeipam as self-contained executables (zipapps) for /opt/cni/bin, run by the node's
+# python3 without site or PYTHON* variables (common/cni/bundle.py). Removed by `make clean`.
+CNI_PYTHON ?= /usr/bin/python3 -IS
+.PHONY: cni-bundle
+cni-bundle: $(PY)
+	$(PY) -m common.cni.bundle --output build/cni --interpreter "$(CNI_PYTHON)"
+
 # The API stand-in on a fixed port, state kept across restarts, for trying things with kubectl.
 kubeapi: $(PY)
 	mkdir -p .cache
 	$(PY) -m tests.kubeapi --port 6443 --kubeconfig .cache/kubeconfig --persist .cache/kubeapi.json
 
 check: lint typecheck test
+
+# The README's multi-domain Service discovery scenario, for real, on this machine (as root): the
+# API stand-in, the webhook, netwatcher, svcwatcher, kubectl, and Pods as network namespaces
+# wired by `danm`; traffic checks, then a full teardown. `demo-down` cleans up an interrupted run.
+.PHONY: demo demo-down
+demo: install
+	sh integration/demo/prereqs.sh $(VENV)/bin
+	$(PY) -m integration.demo up
+
+demo-down: $(PY)
+	$(PY) -m integration.demo down
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .cache/vm

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import IO
 
-from fakeipam.lean import answer_add
+from fakeipam.lean import answer_add, answer_del
 
 DESCRIPTION = (
     "DANM's pass-through CNI IPAM plugin: returns the addresses listed in the config's "
@@ -35,15 +35,18 @@ USAGE_HINT = (
 def run_cni(environ: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], stderr: IO[str]) -> int:
     """Serve one CNI call over the given process boundary; return the exit status.
 
-    NB: a well-formed ADD is answered by ``fakeipam.lean`` (no skeleton import, the start-up cost
-    every delegate call pays); anything else, errors included, by the full ``fakeipam.plugin``.
+    NB: a well-formed ADD or DEL is answered by ``fakeipam.lean`` (no skeleton import, the
+    start-up cost every delegate call pays); anything else, errors included, by the full
+    ``fakeipam.plugin``.
     """
-    if environ.get("CNI_COMMAND") == "ADD":
+    lean_answer = {"ADD": answer_add, "DEL": answer_del}.get(environ.get("CNI_COMMAND", ""))
+    if lean_answer is not None:
         data = stdin.read()
-        answer = answer_add(environ, data)
+        answer = lean_answer(environ, data)
         if answer is not None:
-            stdout.write(answer)
-            stdout.flush()
+            if answer:
+                stdout.write(answer)
+                stdout.flush()
             return 0
         stdin = io.BytesIO(data)
     from fakeipam.plugin import run_cni as run_full_cni

@@ -28,10 +28,8 @@ import http.client
 import json
 import os
 import select
-import shutil
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,13 +104,157 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise KubeError(f"cannot read {what} {path}: {error.strerror or error}") from error
 
 
+# --------------------------------------------------------------------------------------------
+# The plain YAML of ordinary kubeconfig files, without PyYAML
+
+#: Plain scalars PyYAML (YAML 1.1) resolves to booleans or null rather than strings.
+_YAML_BOOLEANS: dict[str, bool] = {
+    word: value
+    for value, words in ((True, ("yes", "true", "on")), (False, ("no", "false", "off")))
+    for base in words
+    for word in (base, base.capitalize(), base.upper())
+}
+_YAML_NULLS = frozenset({"null", "Null", "NULL"})
+#: A first character that makes a plain scalar anything but an ordinary string (indicators,
+#: numbers, timestamps, ``.inf``, ``~``, ``<<``, ``=``).
+_YAML_SPECIAL_START = frozenset("-?:,[]{}#&*!|>'\"%@`+.~<=0123456789")
+_YAML_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+
+
+class _NotSimple(Exception):
+    """The document leaves the subset :func:`simple_yaml` reads exactly."""
+
+
+def _yaml_scalar(text: str) -> Any:
+    if text in ("{}", "[]"):
+        return {} if text == "{}" else []
+    quote = text[0]
+    if quote in "\"'":
+        inner = text[1:-1]
+        if len(text) < 2 or text[-1] != quote:
+            raise _NotSimple
+        if quote == '"' and ('"' in inner or "\\" in inner):
+            raise _NotSimple
+        if quote == "'":
+            if "'" in inner.replace("''", ""):
+                raise _NotSimple
+            inner = inner.replace("''", "'")
+        if not inner.isprintable():
+            raise _NotSimple
+        return inner
+    if text[0] in _YAML_SPECIAL_START or ": " in text or " #" in text or text.endswith(":"):
+        raise _NotSimple
+    if not text.isprintable():
+        raise _NotSimple
+    if text in _YAML_BOOLEANS:
+        return _YAML_BOOLEANS[text]
+    return None if text in _YAML_NULLS else text
+
+
+def _yaml_key(text: str) -> tuple[str, str] | None:
+    """``(key, rest)`` when ``text`` is a ``key:`` or ``key: value`` entry, else None."""
+    colon = text.find(":")
+    if colon <= 0 or (colon + 1 < len(text) and text[colon + 1] != " "):
+        return None
+    key = text[:colon]
+    if not key[0].isalpha() or not set(key) <= _YAML_KEY_CHARS:
+        return None
+    if key in _YAML_BOOLEANS or key in _YAML_NULLS:
+        raise _NotSimple
+    return key, text[colon + 1 :].strip(" ")
+
+
+def _is_item(text: str) -> bool:
+    return text == "-" or text.startswith("- ")
+
+
+def _yaml_node(lines: list[tuple[int, str]], at: int) -> tuple[Any, int]:
+    indent = lines[at][0]
+    return (_yaml_sequence if _is_item(lines[at][1]) else _yaml_mapping)(lines, at, indent)
+
+
+def _yaml_value(
+    lines: list[tuple[int, str]], at: int, indent: int, rest: str, *, sequence_may_align: bool
+) -> tuple[Any, int]:
+    """The value of an entry (mapping key or sequence item) whose line is ``at``.
+
+    NB: only a mapping key may have its block sequence at its own indentation ("key:\n- a").
+    """
+    nxt = lines[at + 1] if at + 1 < len(lines) else None
+    if rest:
+        if nxt is not None and nxt[0] > indent:
+            raise _NotSimple  # NB: a multi-line scalar
+        return _yaml_scalar(rest), at + 1
+    if nxt is not None and (
+        nxt[0] > indent or (sequence_may_align and nxt[0] == indent and _is_item(nxt[1]))
+    ):
+        return _yaml_node(lines, at + 1)
+    return None, at + 1
+
+
+def _yaml_mapping(lines: list[tuple[int, str]], at: int, indent: int) -> tuple[Any, int]:
+    mapping: dict[str, Any] = {}
+    while at < len(lines) and lines[at][0] == indent and not _is_item(lines[at][1]):
+        entry = _yaml_key(lines[at][1])
+        if entry is None or entry[0] in mapping:
+            raise _NotSimple
+        key, rest = entry
+        mapping[key], at = _yaml_value(lines, at, indent, rest, sequence_may_align=True)
+    return mapping, at
+
+
+def _yaml_sequence(lines: list[tuple[int, str]], at: int, indent: int) -> tuple[Any, int]:
+    items: list[Any] = []
+    while at < len(lines) and lines[at][0] == indent and _is_item(lines[at][1]):
+        content = lines[at][1][1:].lstrip(" ")
+        if content and _yaml_key(content) is not None:
+            # NB: "- key: value" opens a mapping whose keys align with "key".
+            lines[at] = (indent + len(lines[at][1]) - len(content), content)
+            item, at = _yaml_mapping(lines, at, lines[at][0])
+        elif content.startswith("-"):
+            raise _NotSimple
+        else:
+            item, at = _yaml_value(lines, at, indent, content, sequence_may_align=False)
+        items.append(item)
+    return items, at
+
+
+def simple_yaml(text: str) -> dict[str, Any] | None:
+    """A block-style YAML mapping read exactly as PyYAML's safe loader would, or None.
+
+    Only the subset ``kubectl``/``kubeadm`` write: block mappings and sequences, full-line
+    comments, plain scalars that can only be strings (or the YAML 1.1 booleans and null),
+    simple quoted scalars and empty ``{}``/``[]``. Anything else (flow collections, anchors,
+    tags, numbers, multi-line or escaped scalars, tabs, several documents) returns None, and the
+    caller hands the text to PyYAML: a None here never means "empty".
+    """
+    lines: list[tuple[int, str]] = []
+    for raw in text.split("\n"):
+        line = raw.rstrip(" ")
+        content = line.lstrip(" ")
+        if not content or content.startswith("#"):
+            continue
+        if "\t" in line or "\r" in line or line.startswith(("---", "...", "%", "\ufeff")):
+            return None
+        lines.append((len(line) - len(content), content))
+    try:
+        document, end = _yaml_node(lines, 0) if lines else (None, 0)
+    except _NotSimple:
+        return None
+    return document if end == len(lines) and isinstance(document, dict) else None
+
+
 def _load_document(path: Path) -> Any:
     text = _read_bytes(path, "kubeconfig").decode("utf-8", "replace")
     try:
         return json.loads(text)
     except ValueError:
         pass
-    # NB: yaml costs ~10 ms to import; kubeconfigs written as JSON (valid YAML too) skip it.
+    # NB: yaml costs ~15 ms to import (per CNI call); the plain block style kubeadm and kubectl
+    # write, and JSON, never need it.
+    simple = simple_yaml(text)
+    if simple is not None:
+        return simple
     import yaml
 
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -239,20 +381,16 @@ def ssl_context(connection: KubeConnection) -> ssl.SSLContext:
                 cadata=connection.ca_pem.decode("ascii", "replace") if connection.ca_pem else None,
             )
         if connection.client_cert_pem:
-            scratch = tempfile.mkdtemp(prefix="kube-lean-")
+            pems = (
+                connection.client_cert_pem,
+                connection.client_key_pem or connection.client_cert_pem,
+            )
             try:
-                cert_file = os.path.join(scratch, "client.crt")
-                key_file = os.path.join(scratch, "client.key")
-                for name, content in (
-                    (cert_file, connection.client_cert_pem),
-                    (key_file, connection.client_key_pem or connection.client_cert_pem),
-                ):
-                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(content)
-                context.load_cert_chain(cert_file, key_file)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
+                _load_cert_chain_from_memory(context, *pems)
+            except ssl.SSLError:
+                raise  # NB: bad PEM (SSLError is an OSError); scratch files would not help
+            except OSError:
+                _load_cert_chain_from_scratch_files(context, *pems)
     except (ssl.SSLError, ValueError) as error:
         raise KubeError(f"cannot use the TLS material for {connection.server}: {error}") from error
     return context
@@ -260,6 +398,49 @@ def ssl_context(connection: KubeConnection) -> ssl.SSLContext:
 
 # --------------------------------------------------------------------------------------------
 # Transport
+
+
+def _load_cert_chain_from_memory(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """Give OpenSSL (which reads only files) in-memory PEM through anonymous memory files.
+
+    NB: nothing touches the disk and no ``tempfile``/``shutil`` import is paid on every CNI call;
+    raises OSError where ``memfd_create`` or ``/proc`` is unavailable (use the scratch files).
+    """
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is None:
+        raise OSError("memfd_create is not available")
+    fds: list[int] = []
+    try:
+        for content in (cert_pem, key_pem):
+            fd = memfd_create("kube-lean", os.MFD_CLOEXEC)
+            fds.append(fd)
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+        context.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _load_cert_chain_from_scratch_files(
+    context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes
+) -> None:
+    """The portable way: the PEM in a private temporary directory, removed right after."""
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="kube-lean-")
+    try:
+        cert_file = os.path.join(scratch, "client.crt")
+        key_file = os.path.join(scratch, "client.key")
+        for name, content in ((cert_file, cert_pem), (key_file, key_pem)):
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+        context.load_cert_chain(cert_file, key_file)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class _Connection(http.client.HTTPSConnection):

@@ -10,6 +10,17 @@ in this process, reached through a forwarder into the namespace). Measured:
   and DANM's ADD as a multiple of it;
 * the wall time of 100 concurrent ADDs (100 processes, 100 Pods) on one network.
 
+Two forms of the binaries are measured side by side, rounds interleaved so load changes hit both:
+
+* **bundle**, the production form: ``danm`` and ``fakeipam`` built by ``common.cni.bundle``
+  (``make cni-bundle``) into a temporary directory, run by the node's ``/usr/bin/python3 -IS``
+  (the venv's base interpreter if that one is missing or another minor version);
+* **console script**, the development form: the virtualenv's entry-point scripts (editable
+  install, ``site`` and its ``.pth`` hooks on every start).
+
+The machine is shared, so the table also carries the floor of each form measured in the same
+run (``python -c pass`` per interpreter and a bundled VERSION call) and ``/proc/loadavg``.
+
 Needs root and ``ip``; prints a single "skipped" row otherwise. Run alone with
 ``.venv/bin/python -m tests.bench.bench_danm`` or through ``make bench``.
 """
@@ -28,8 +39,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+from common.cni.bundle import build
 from common.io.kube import KubernetesApi
 from tests.e2e.cni.harness import REFERENCE_PLUGINS, Cluster, DanmRunner, NetnsForwarder
+from tests.e2e.cni.test_bundle import BundledDanmRunner, bundle_interpreter
 from tests.kubeapi.testing import start_in_thread
 from tests.netns_helpers import (
     create_netns,
@@ -41,6 +54,7 @@ from tests.netns_helpers import (
 )
 
 ROUNDS = 15
+FLOOR_ROUNDS = 15
 CONCURRENT = 100
 NS = "bench"
 PARENT = "parent0"
@@ -81,18 +95,40 @@ def _timed(runner: DanmRunner, command: str, **kwargs: object) -> float:
 
 
 def _danm_rounds(
-    cluster: Cluster, runner: DanmRunner, interfaces: int, tag: str
-) -> tuple[list[float], list[float]]:
-    adds: list[float] = []
-    dels: list[float] = []
-    with _netnses(ROUNDS) as netnses:
-        for round_no, netns in enumerate(netnses):
-            pod = f"{tag}-{round_no}"
-            cluster.pod(pod, NS, connections=[{"network": "ext", "ip": "dynamic"}] * interfaces)
-            cid = f"c-{pod}"
-            adds.append(_timed(runner, "ADD", container_id=cid, netns=netns, pod=(NS, pod)))
-            dels.append(_timed(runner, "DEL", container_id=cid, netns=netns, pod=(NS, pod)))
-    return adds, dels
+    cluster: Cluster, runners: dict[str, DanmRunner], interfaces: int, tag: str
+) -> dict[str, tuple[list[float], list[float]]]:
+    """ADD then DEL of a fresh Pod per round and form, the forms taking turns in each round."""
+    samples: dict[str, tuple[list[float], list[float]]] = {form: ([], []) for form in runners}
+    with _netnses(ROUNDS * len(runners)) as netnses:
+        free = iter(netnses)
+        for round_no in range(ROUNDS):
+            for form, runner in runners.items():
+                netns = next(free)
+                pod = f"{tag}-{form[0]}{round_no}"
+                connections = [{"network": "ext", "ip": "dynamic"}] * interfaces
+                cluster.pod(pod, NS, connections=connections)
+                cid = f"c-{pod}"
+                adds, dels = samples[form]
+                adds.append(_timed(runner, "ADD", container_id=cid, netns=netns, pod=(NS, pod)))
+                dels.append(_timed(runner, "DEL", container_id=cid, netns=netns, pod=(NS, pod)))
+    return samples
+
+
+def _process_floor(argv: list[str], env: dict[str, str] | None = None) -> list[float]:
+    """Wall time of a process that does (next to) nothing, as the same runner would see it."""
+    samples = []
+    for _ in range(FLOOR_ROUNDS):
+        started = time.perf_counter()
+        subprocess.run(argv, input=b"", env=env, capture_output=True, check=True, timeout=60)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def _reference_rounds(host: str, workdir: Path) -> tuple[list[float], list[float]]:
@@ -137,8 +173,8 @@ def _reference_rounds(host: str, workdir: Path) -> tuple[list[float], list[float
     return adds, dels
 
 
-def _concurrent(cluster: Cluster, runner: DanmRunner) -> float:
-    pods = [f"many-{i}" for i in range(CONCURRENT)]
+def _concurrent(cluster: Cluster, runner: DanmRunner, tag: str) -> float:
+    pods = [f"{tag}-{i}" for i in range(CONCURRENT)]
     for pod in pods:
         cluster.pod(pod, NS, connections=[{"network": "wide", "ip": "dynamic"}])
     config = json.dumps(runner.config(delegateTimeoutSeconds=300)).encode()
@@ -164,9 +200,12 @@ def run() -> list[tuple[str, str]]:
     reason = kernel_tests_unavailable()
     if reason:
         return [("danm ADD/DEL", f"skipped: {reason}")]
-    rows: list[tuple[str, str]] = []
+    load_before = _loadavg()
     with tempfile.TemporaryDirectory(prefix="danm-bench-") as tmp:
         workdir = Path(tmp)
+        interpreter = bundle_interpreter()
+        bundle_dir = workdir / "cni-bin"
+        build(bundle_dir, interpreter)
         with (
             start_in_thread(workdir / "kubeapi") as kubeapi,
             throwaway_netns() as host,
@@ -189,35 +228,66 @@ def run() -> list[tuple[str, str]]:
                         host_device=PARENT,
                         cidr=cidr,
                     )
-                runner = DanmRunner(host, kubeapi.kubeconfig_path, workdir / "node")
-                runner.cni_dir.mkdir(parents=True)
-                _timed(runner, "STATUS", config=runner.config(cniVersion="1.1.0"))  # warm-up
+                runners: dict[str, DanmRunner] = {
+                    "bundle": BundledDanmRunner(
+                        host, kubeapi.kubeconfig_path, workdir / "node-b", bin_dir=bundle_dir
+                    ),
+                    "console script": DanmRunner(host, kubeapi.kubeconfig_path, workdir / "node-s"),
+                }
+                for runner in runners.values():
+                    runner.cni_dir.mkdir(parents=True)
+                    _timed(runner, "STATUS", config=runner.config(cniVersion="1.1.0"))  # warm-up
+                interpreter_path = interpreter.split()[0]
+                floors = {
+                    f"{interpreter} -c pass": _process_floor([*interpreter.split(), "-c", "pass"]),
+                    f"{sys.executable} -c pass": _process_floor([sys.executable, "-c", "pass"]),
+                    "bundled danm VERSION": _process_floor(
+                        [str(bundle_dir / "danm")], {"CNI_COMMAND": "VERSION"}
+                    ),
+                }
                 ref_add, ref_del = _reference_rounds(host, workdir)
-                one_add, one_del = _danm_rounds(cluster, runner, 1, "one")
-                four_add, four_del = _danm_rounds(cluster, runner, 4, "four")
-                wall = _concurrent(cluster, runner)
+                one = _danm_rounds(cluster, runners, 1, "one")
+                four = _danm_rounds(cluster, runners, 4, "four")
+                walls = {
+                    form: _concurrent(cluster, r, f"many{i}")
+                    for i, (form, r) in enumerate(runners.items())
+                }
             finally:
                 api.close()
                 forwarder.stop()
-    one = statistics.median(one_add)
+    remove_leftovers()
+    ref = statistics.median(ref_add)
+    rows = [
+        ("machine load (/proc/loadavg, before / after)", f"{load_before} / {_loadavg()}"),
+        (f"bundle interpreter (node python: {interpreter_path})", interpreter),
+    ]
+    rows += [(f"floor: {name}", _stats(samples)) for name, samples in floors.items()]
     rows += [
-        ("danm ADD, 1 interface (macvlan + DANM IPAM)", _stats(one_add)),
-        ("danm DEL, 1 interface", _stats(one_del)),
-        ("danm ADD, 4 interfaces", _stats(four_add)),
-        ("danm DEL, 4 interfaces", _stats(four_del)),
         ("reference macvlan + host-local ADD", _stats(ref_add)),
         ("reference macvlan + host-local DEL", _stats(ref_del)),
-        (
-            "danm 1-interface ADD / reference ADD (medians)",
-            f"{one / statistics.median(ref_add):.1f}x",
-        ),
-        (
-            "danm 4-interface ADD / 1-interface ADD (medians)",
-            f"{statistics.median(four_add) / one:.2f}x",
-        ),
-        (f"{CONCURRENT} concurrent ADDs on one network (wall)", f"{wall:.1f} s"),
     ]
-    remove_leftovers()
+    for form in runners:
+        one_add, one_del = one[form]
+        four_add, four_del = four[form]
+        one_median = statistics.median(one_add)
+        rows += [
+            (f"danm ADD, 1 interface (macvlan + DANM IPAM) [{form}]", _stats(one_add)),
+            (f"danm DEL, 1 interface [{form}]", _stats(one_del)),
+            (f"danm ADD, 4 interfaces [{form}]", _stats(four_add)),
+            (f"danm DEL, 4 interfaces [{form}]", _stats(four_del)),
+            (
+                f"danm 1-interface ADD / reference ADD (medians) [{form}]",
+                f"{one_median / ref:.1f}x",
+            ),
+            (
+                f"danm 4-interface ADD / 1-interface ADD (medians) [{form}]",
+                f"{statistics.median(four_add) / one_median:.2f}x",
+            ),
+            (
+                f"{CONCURRENT} concurrent ADDs on one network (wall) [{form}]",
+                f"{walls[form]:.1f} s",
+            ),
+        ]
     return rows
 
 

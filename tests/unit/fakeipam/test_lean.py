@@ -130,3 +130,44 @@ def test_well_formed_add_loads_neither_the_skeleton_nor_dataclasses() -> None:
     code, answer, heavy = json.loads(probe.stdout)
     assert (code, answer) == full_answer(ENV, json.dumps(conf()).encode())
     assert heavy == []
+
+
+DEL_ENV = {k: v for k, v in ENV.items() if k != "CNI_NETNS"} | {"CNI_COMMAND": "DEL"}
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+@pytest.mark.parametrize(
+    "environ", [pytest.param(DEL_ENV, id="no-netns"), pytest.param({**ENV, "CNI_COMMAND": "DEL"})]
+)
+def test_well_formed_del_is_identical_to_the_full_path(
+    version: str, environ: dict[str, str]
+) -> None:
+    # NB: DANM frees its own addresses: DEL needs no valid ipam section, on either path.
+    stdin = json.dumps({**conf(version), "ipam": {"type": "fakeipam"}}).encode()
+    assert lean.answer_del(environ, stdin) == ""
+
+    out = io.StringIO()
+    assert (cli.run_cni(environ, io.BytesIO(stdin), out, io.StringIO()), out.getvalue()) == (0, "")
+    assert full_answer(environ, stdin) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("environ", "stdin"),
+    [
+        pytest.param(ENV, json.dumps(conf()).encode(), id="add"),
+        pytest.param({**DEL_ENV, "CNI_PATH": ""}, json.dumps(conf()).encode(), id="no-path"),
+        pytest.param(
+            {**DEL_ENV, "CNI_CONTAINERID": "-x"}, json.dumps(conf()).encode(), id="bad-id"
+        ),
+        pytest.param({**DEL_ENV, "CNI_IFNAME": "a/b"}, json.dumps(conf()).encode(), id="bad-if"),
+        pytest.param(DEL_ENV, json.dumps(conf("0.2.0")).encode(), id="old-version"),
+        pytest.param(DEL_ENV, json.dumps({**conf(), "name": ""}).encode(), id="no-name"),
+        pytest.param(DEL_ENV, b"{", id="undecodable"),
+    ],
+)
+def test_any_other_del_defers_to_the_full_path(environ: dict[str, str], stdin: bytes) -> None:
+    assert lean.answer_del(environ, stdin) is None
+
+    out = io.StringIO()
+    code = cli.run_cni(environ, io.BytesIO(stdin), out, io.StringIO())
+    assert (code, out.getvalue()) == full_answer(environ, stdin)
