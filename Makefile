@@ -2,9 +2,13 @@
 # `make install` creates; CI (.ci/run) calls the same targets on a fresh machine.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Marks a finished `pip install -e .[dev]`; redone when pyproject.toml changes.
+INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# NB: the virtualenv's bin first, so tools installed there (kubectl from PyPI) are found.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install lint fmt typecheck test test-unit test-e2e test-vm bench kubeapi check clean
+.PHONY: install prereqs-test prereqs-demo lint fmt typecheck test test-unit test-e2e test-vm bench kubeapi check clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -12,44 +16,56 @@ $(PY):
 
 install: $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
 
-lint: $(PY)
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+# System packages the tests or the demo need, installed (as root) only when missing.
+prereqs-test: $(INSTALLED)
+	sh integration/prereqs.sh $(VENV)/bin test
+
+prereqs-demo: $(INSTALLED)
+	sh integration/prereqs.sh $(VENV)/bin demo
+
+lint: $(INSTALLED)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
-fmt: $(PY)
+fmt: $(INSTALLED)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-typecheck: $(PY)
+typecheck: $(INSTALLED)
 	$(PY) -m mypy
 
 # The whole suite: unit tests, then the end-to-end tier against tests/kubeapi and real binaries.
-test: $(PY)
+test: prereqs-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: $(PY)
+test-unit: $(INSTALLED)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-e2e: $(PY)
+test-e2e: $(INSTALLED)
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 # The tests that need ipvlan / 802.1q / dummy, inside a throw-away QEMU guest kernel.
-test-vm: $(PY)
+test-vm: $(INSTALLED)
 	$(PY) -m pytest tests/vm/test_guest_tier.py $(PYTEST_ARGS)
 
-bench: $(PY)
+bench: $(INSTALLED)
 	$(PY) -m tests.bench
 
 # danm and fakeipam as self-contained executables (zipapps) for /opt/cni/bin, run by the node's
 # python3 without site or PYTHON* variables (common/cni/bundle.py). Removed by `make clean`.
 CNI_PYTHON ?= /usr/bin/python3 -IS
 .PHONY: cni-bundle
-cni-bundle: $(PY)
+cni-bundle: $(INSTALLED)
 	$(PY) -m common.cni.bundle --output build/cni --interpreter "$(CNI_PYTHON)"
 
 # The API stand-in on a fixed port, state kept across restarts, for trying things with kubectl.
-kubeapi: $(PY)
+kubeapi: $(INSTALLED)
 	mkdir -p .cache
 	$(PY) -m tests.kubeapi --port 6443 --kubeconfig .cache/kubeconfig --persist .cache/kubeapi.json
 
@@ -59,11 +75,10 @@ check: lint typecheck test
 # API stand-in, the webhook, netwatcher, svcwatcher, kubectl, and Pods as network namespaces
 # wired by `danm`; traffic checks, then a full teardown. `demo-down` cleans up an interrupted run.
 .PHONY: demo demo-down
-demo: install
-	sh integration/demo/prereqs.sh $(VENV)/bin
+demo: prereqs-demo
 	$(PY) -m integration.demo up
 
-demo-down: $(PY)
+demo-down: $(INSTALLED)
 	$(PY) -m integration.demo down
 
 clean:
