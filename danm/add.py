@@ -14,13 +14,18 @@ parameters, so unit tests drive it with fakes; ``danm.cni`` builds the real ones
    ID goes to two interfaces. Any problem here fails ADD before anything is touched.
 3. Write the node record (with the DanmEp names chosen now) *before* touching anything, so DEL
    can always undo whatever the next steps manage to do.
-4. Provision every connection in its own thread under ONE deadline (``delegateTimeoutSeconds``):
-   DANM IPAM through ``update_with_retry`` (never a duplicate: a conditional write per
-   reservation), then the built-in IPVLAN or the delegate (dynamic macvlan/sriov config, or the
-   static ``<cniDir>/<NetworkID>.conf``/``.conflist`` with ``fakeipam`` when DANM allocated),
-   then routes/policy routes/IPv6 sysctls in the Pod, then the DanmEp. Each step is written to
-   the record as soon as it is done.
-5. Wait for *all* workers (they are bounded by the deadline), so no worker is still creating
+4. Reserve the DANM IPAM addresses of every connection: ONE conditional write
+   (``update_with_retry``) per network, covering all of the Pod's connections to it in annotation
+   order, the networks in parallel under the deadline (``delegateTimeoutSeconds``). Writes of one
+   object conflict and back off, so a write per connection would make a multi-interface Pod
+   slow. Every reserved address goes into the record in one update before any interface work;
+   a failed reservation skips straight to step 6's rollback.
+5. Provision every connection in its own thread under the same deadline: the built-in IPVLAN
+   or the delegate (dynamic macvlan/sriov config, or the static
+   ``<cniDir>/<NetworkID>.conf``/``.conflist`` with ``fakeipam`` when DANM allocated), then
+   routes/policy routes/IPv6 sysctls in the Pod, then the DanmEp. Each step is written to the
+   record as soon as it is done.
+6. Wait for *all* workers (they are bounded by the deadline), so no worker is still creating
    things while we roll back (§13.31). If any failed, undo everything from the record (links,
    delegate ADDs, addresses, DanmEps) and return one error listing every failed connection,
    naming the Pod. Otherwise merge the results in annotation order (``danm.merge``), store the
@@ -30,6 +35,7 @@ parameters, so unit tests drive it with fakes; ``danm.cni`` builds the real ones
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -50,7 +56,7 @@ from common.io.kube import (
 )
 from common.io.netlink import NamespaceNotFound, Netlink, NetlinkFailure
 from common.ipam.errors import IpamError
-from common.ipam.network_ipam import reserving
+from common.ipam.network_ipam import reserving_many
 from common.model import (
     AnnotationError,
     DanmEp,
@@ -423,6 +429,9 @@ class _Job:
     planned: PlannedAttachment
     danmep_name: str
     device_id: str
+    #: DANM IPAM addresses reserved for this connection before it is provisioned.
+    ip4: str = ""
+    ip6: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,13 +462,17 @@ def _danm_requests(planned: PlannedAttachment) -> tuple[str, str]:
     )
 
 
-def _reserve(job: _Job, ctx: _Context) -> tuple[str, str]:
-    planned = job.planned
-    if not planned.needs_danm_ipam:
-        return "", ""
-    request4, request6 = _danm_requests(planned)
+_Reserved = dict[int, tuple[str, str]]
+"""Connection index → the ``(ip4, ip6)`` written to its network."""
+_Refused = dict[int, str]
+"""Connection index → why its reservation failed (the combined error's text for it)."""
+
+
+def _reserve_network(jobs: Sequence[_Job], ctx: _Context) -> tuple[_Reserved, _Refused]:
+    """One write reserving the addresses of ``jobs`` (all on one network, annotation order)."""
+    planned = jobs[0].planned
     kind = planned.network.network_kind
-    mutate, reservation = reserving(kind.value, request4, request6)
+    mutate, outcomes = reserving_many(kind.value, [_danm_requests(j.planned) for j in jobs])
     try:
         update_with_retry(
             ctx.api,
@@ -470,13 +483,92 @@ def _reserve(job: _Job, ctx: _Context) -> tuple[str, str]:
             deadline_s=max(ctx.deadline.remaining(), 0.1),
         )
     except IpamError as error:
-        raise ConnectionError_(f"IP address reservation failed: {error}") from error
+        # NB: only the requests that failed are this Pod's failures, as with one write each;
+        # the others of this network were not written, and the rollback that follows needs
+        # nothing from them.
+        refused = {
+            job.planned.index: f"IP address reservation failed: {outcome.error}"
+            for job, outcome in zip(jobs, outcomes, strict=True)
+            if outcome.error is not None
+        }
+        return {}, refused or {
+            job.planned.index: f"IP address reservation failed: {error}" for job in jobs
+        }
     except KubeError as error:
-        raise ConnectionError_(f"IP address reservation failed: {error}") from error
-    ip4, ip6 = reservation.ip4, reservation.ip6
-    if ip4 or ip6:
-        ctx.keeper.update(lambda r: with_attachment(r, planned.index, ip4=ip4, ip6=ip6))
-    return ip4, ip6
+        return {}, {job.planned.index: f"IP address reservation failed: {error}" for job in jobs}
+    reserved = {
+        job.planned.index: (outcome.ip4, outcome.ip6)
+        for job, outcome in zip(jobs, outcomes, strict=True)
+    }
+    return reserved, {}
+
+
+def _reserve_all(jobs: Sequence[_Job], ctx: _Context) -> tuple[list[_Job], list[ConnectionFailure]]:
+    """Every connection's DANM IPAM addresses: one write per network, networks in parallel.
+
+    Returns the jobs with their addresses filled in, and the connections whose reservation
+    failed. Whatever was reserved is in the node record when this returns, failure or not, so
+    the rollback gives it back.
+    """
+    by_network: dict[NetworkRef, list[_Job]] = {}
+    for job in sorted(jobs, key=lambda j: j.planned.index):
+        if job.planned.needs_danm_ipam:
+            by_network.setdefault(job.planned.ref, []).append(job)
+    groups = list(by_network.values())
+    reserved: _Reserved = {}
+    refused: _Refused = {}
+    if len(groups) == 1:
+        try:
+            got, lost = _reserve_network(groups[0], ctx)
+        except Exception as error:  # NB: reported per connection, as a worker's error would be
+            log.error("reserving on network %s failed", groups[0][0].planned.ref, exc_info=error)
+            got, lost = {}, {j.planned.index: _failure_text(error) for j in groups[0]}
+        reserved.update(got)
+        refused.update(lost)
+    elif groups:
+        pool = ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="danm-ipam")
+        futures = {pool.submit(_reserve_network, group, ctx): group for group in groups}
+        _done, pending = wait(futures, timeout=ctx.deadline.remaining() + WORKER_GRACE_S)
+        pool.shutdown(wait=not pending, cancel_futures=True)
+        for future, group in futures.items():
+            if future in pending:
+                late = f"IP address reservation did not finish within {ctx.deadline.total_s:g} s"
+                refused.update({j.planned.index: late for j in group})
+                continue
+            problem = future.exception()
+            if problem is not None:
+                log.error("reserving on network %s failed", group[0].planned.ref, exc_info=problem)
+                refused.update({j.planned.index: _failure_text(problem) for j in group})
+                continue
+            got, lost = future.result()
+            reserved.update(got)
+            refused.update(lost)
+    written = {index: ips for index, ips in reserved.items() if ips[0] or ips[1]}
+    if written:
+        ctx.keeper.update(functools.partial(_with_addresses, written=written))
+    filled = [
+        dataclasses.replace(job, ip4=written[i][0], ip6=written[i][1])
+        if (i := job.planned.index) in written
+        else job
+        for job in jobs
+    ]
+    failures = [
+        ConnectionFailure(
+            index=job.planned.index,
+            network=job.planned.network_name,
+            error=refused[job.planned.index],
+            ifname=job.planned.ifname,
+        )
+        for job in jobs
+        if job.planned.index in refused
+    ]
+    return filled, failures
+
+
+def _with_addresses(record: NodeRecord, *, written: _Reserved) -> NodeRecord:
+    for index, (ip4, ip6) in written.items():
+        record = with_attachment(record, index, ip4=ip4, ip6=ip6)
+    return record
 
 
 def _builtin_ipvlan(job: _Job, ctx: _Context, ip4: str, ip6: str) -> tuple[Result, str]:
@@ -600,7 +692,7 @@ def _danmep_body(job: _Job, ctx: _Context, ip4: str, ip6: str, mac: str) -> dict
 def provision(job: _Job, ctx: _Context) -> AttachmentResult:
     """Create one connection; raises ``ConnectionError_`` (or an adapter error) on failure."""
     planned = job.planned
-    ip4, ip6 = _reserve(job, ctx)
+    ip4, ip6 = job.ip4, job.ip6
     if planned.backend is Backend.BUILTIN_IPVLAN:
         result, mac = _builtin_ipvlan(job, ctx, ip4, ip6)
     else:
@@ -758,7 +850,10 @@ def _add_locked(
         ) from error
 
     ctx = _Context(request, pod, api, netlink, exec_, files, keeper, deadline)
-    results, failures = _provision_all(jobs, ctx)
+    jobs, failures = _reserve_all(jobs, ctx)
+    results: list[AttachmentResult] = []
+    if not failures:
+        results, failures = _provision_all(jobs, ctx)
     if failures:
         _rollback_and_raise(jobs, failures, ctx)
     merged = merge_attachment_results(results)

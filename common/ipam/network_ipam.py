@@ -10,7 +10,10 @@ network as it must be written:
   very same object is returned (``result is network``), which tells the caller to skip the write;
 * :func:`reserving` / :func:`releasing` wrap them as the ``mutate`` callback of
   ``update_with_retry`` (JSON object in, JSON object or ``None`` out) and capture the addresses
-  of the attempt that was finally written.
+  of the attempt that was finally written;
+* :func:`reserving_many` does the same for every connection a Pod has on one network, so the
+  whole Pod costs one write per network instead of one per connection (writes of one object
+  conflict with each other and back off).
 
 Both families are computed before anything is returned, so a failing IPv6 request never leaves a
 half-done IPv4 reservation behind: nothing is written at all. Errors keep their IPAM class
@@ -21,7 +24,7 @@ half-done IPv4 reservation behind: nothing is written at all. Errors keep their 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -130,11 +133,15 @@ def release_for(network: N, ip4: str, ip6: str) -> N:
 
 @dataclass(slots=True)
 class Reservation:
-    """Addresses reserved by the last run of a :func:`reserving` callback (``""`` = none)."""
+    """Addresses reserved by the last run of a :func:`reserving` callback (``""`` = none).
+
+    ``error`` is set (by :func:`reserving_many` only) when this request failed in the last run.
+    """
 
     ip4: str = ""
     ip6: str = ""
     attempts: int = 0
+    error: IpamError | None = None
 
 
 def reserving(
@@ -156,6 +163,40 @@ def reserving(
         return None if updated is network else updated.to_dict()
 
     return mutate, outcome
+
+
+def reserving_many(
+    kind: str, requests: Sequence[tuple[str, str]]
+) -> tuple[Callable[[JsonObject], JsonObject | None], list[Reservation]]:
+    """One ``mutate`` callback reserving every ``(ip, ip6)`` request of one network, in order.
+
+    The result is exactly that of reserving the requests one after another (a static address
+    asked for twice is refused the second time; every request sees the ones before it), but
+    written at once. A failing request does not stop the later ones, so each
+    :class:`Reservation` says for itself whether it failed (``error``), as separate calls would.
+    If any failed, the run raises the first failure (an :class:`IpamError` naming the network)
+    and nothing is written. Every run starts from blank reservations, so after
+    ``update_with_retry`` they describe the run that was written (or that failed last).
+    """
+    outcomes = [Reservation() for _ in requests]
+
+    def mutate(current: JsonObject) -> JsonObject | None:
+        original = network_from_dict(current, kind=kind)
+        network = original
+        for outcome, (ip_request, ip6_request) in zip(outcomes, requests, strict=True):
+            outcome.attempts += 1
+            outcome.ip4 = outcome.ip6 = ""
+            outcome.error = None
+            try:
+                network, outcome.ip4, outcome.ip6 = reserve_for(network, ip_request, ip6_request)
+            except IpamError as error:
+                outcome.error = error
+        first_error = next((o.error for o in outcomes if o.error is not None), None)
+        if first_error is not None:
+            raise first_error
+        return None if network is original else network.to_dict()
+
+    return mutate, outcomes
 
 
 def releasing(kind: str, ip4: str, ip6: str) -> Callable[[JsonObject], JsonObject | None]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from common.cni.types import CniError
-from common.io.kube import Conflict
+from common.io.kube import Conflict, KubeUnavailable
 from common.ipam.bitarray import BitArray
 from common.model.resources import CLUSTERNETWORKS, DANMEPS, DANMNETS, PODS
 from danm.add import AddRequest, NodeFiles, cmd_add
@@ -332,3 +332,135 @@ def test_policy_routes_and_ipv6_sysctls(world: World) -> None:
     assert (NETNS, "eth0", {"disable_ipv6": "0", "autoconf": "0", "accept_ra": "0"}) in (
         world.netlink.sysctls
     )
+
+
+def _network_writes(world: World) -> list[str]:
+    plurals = (DANMNETS.plural, CLUSTERNETWORKS.plural)
+    return [
+        name for verb, plural, name in world.kube.calls if verb == "replace" and plural in plurals
+    ]
+
+
+def test_four_connections_on_one_network_make_one_network_write(world: World) -> None:
+    _macvlan(world)
+    world.kube.put(
+        PODS,
+        _pod(
+            [
+                {"network": "ext", "ip": "dynamic"},
+                {"network": "ext", "ip": "10.0.0.77/24"},
+                {"network": "ext", "ip": "dynamic"},
+                {"network": "ext", "ip": "dynamic"},
+            ]
+        ),
+    )
+
+    result = world.add()
+
+    assert _network_writes(world) == ["ext"]
+    given = [ip.address for ip in result.ips]
+    # NB: annotation order: the static address is taken before the later dynamic requests
+    assert given == ["10.0.0.1/24", "10.0.0.77/24", "10.0.0.2/24", "10.0.0.3/24"]
+    assert world.alloc() == {0, 1, 2, 3, 77, 255}
+    record = world.store.load("c1")
+    assert record is not None
+    assert [a.ip4 for a in record.attachments] == given
+
+
+def test_two_networks_make_two_network_writes(world: World) -> None:
+    _macvlan(world)
+    world.kube.put(
+        CLUSTERNETWORKS,
+        _network("ClusterNetwork", "ipv", "", host_device="parent0", cidr="10.1.0.0/24"),
+    )
+    world.kube.put(
+        PODS,
+        _pod(
+            [
+                {"network": "ext", "ip": "dynamic"},
+                {"clusterNetwork": "ipv", "ip": "dynamic"},
+                {"network": "ext", "ip": "dynamic"},
+                {"clusterNetwork": "ipv", "ip": "dynamic"},
+            ]
+        ),
+    )
+
+    world.add()
+
+    assert sorted(_network_writes(world)) == ["ext", "ipv"]
+    assert world.alloc() == {0, 1, 2, 255}
+    assert world.alloc(CLUSTERNETWORKS, "ipv") == {0, 1, 2, 255}
+
+
+def test_later_failure_releases_every_address_of_the_one_write(world: World) -> None:
+    _macvlan(world)
+    world.exec.failures[("macvlan", "ADD")] = plugin_failure("macvlan", "ADD", "no parent")
+    world.kube.put(PODS, _pod([{"network": "ext", "ip": "dynamic"}] * 4))
+
+    with pytest.raises(CniError) as caught:
+        world.add()
+
+    assert "4 of 4" in caught.value.msg
+    assert caught.value.details == "everything this ADD had created was removed again"
+    assert _network_writes(world)[0] == "ext"
+    assert world.alloc() == {0, 255}
+    assert world.store.load("c1") is None
+
+
+def test_duplicate_static_address_in_one_pod_is_refused_for_the_second_connection(
+    world: World,
+) -> None:
+    _macvlan(world)
+    world.kube.put(
+        CLUSTERNETWORKS,
+        _network("ClusterNetwork", "ipv", "", host_device="parent0", cidr="10.1.0.0/24"),
+    )
+    world.kube.put(
+        PODS,
+        _pod(
+            [
+                {"network": "ext", "ip": "10.0.0.9/24"},
+                {"clusterNetwork": "ipv", "ip": "dynamic"},
+                {"network": "ext", "ip": "10.0.0.9/24"},
+            ]
+        ),
+    )
+
+    with pytest.raises(CniError) as caught:
+        world.add()
+
+    message = caught.value.msg
+    assert "1 of 3" in message
+    assert "connection no.:2 (eth2)" in message
+    assert "IP address reservation failed: failed to allocate IP address for network:ext" in (
+        message
+    )
+    assert "connection no.:0" not in message
+    assert caught.value.details == "everything this ADD had created was removed again"
+    # nothing was written to ext; ipv's reservation was recorded, then given back
+    assert _network_writes(world).count("ext") == 0
+    assert world.alloc(CLUSTERNETWORKS, "ipv") == {0, 255}
+    assert world.exec.calls == []
+    assert world.kube.of(DANMEPS) == []
+    assert world.store.load("c1") is None
+
+
+def test_unreachable_network_fails_each_of_its_connections(world: World) -> None:
+    _macvlan(world)
+    world.kube.put(PODS, _pod([{"network": "ext", "ip": "dynamic"}] * 2))
+    original = world.kube.replace
+
+    def refusing_replace(*args: Any, **kwargs: Any) -> Any:
+        if args[0] is DANMNETS:
+            raise KubeUnavailable("replace danmnets/ext: connection refused")
+        return original(*args, **kwargs)
+
+    world.kube.replace = refusing_replace  # type: ignore[method-assign]
+
+    with pytest.raises(CniError) as caught:
+        world.add()
+
+    message = caught.value.msg
+    assert "2 of 2" in message
+    assert message.count("IP address reservation failed: replace danmnets/ext") == 2
+    assert world.store.load("c1") is None

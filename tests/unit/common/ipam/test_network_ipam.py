@@ -268,3 +268,85 @@ def test_releasing_callback():
     assert written is not None
     assert written["spec"]["Options"]["alloc"] == V4["alloc"]
     assert network_ipam.releasing("DanmNet", "10.0.0.5/29", "")(body) is None
+
+
+# One write for many connections of one network
+
+
+def test_reserving_many_reserves_in_order_in_one_body():
+    mutate, outcomes = network_ipam.reserving_many(
+        "DanmNet", [("dynamic", ""), ("10.0.0.5/29", ""), ("none", ""), ("dynamic", "")]
+    )
+    written = mutate(net_dict(**V4))
+    assert written is not None
+    assert [o.ip4 for o in outcomes] == ["10.0.0.1/29", "10.0.0.5/29", "", "10.0.0.2/29"]
+    assert all(o.error is None and o.attempts == 1 for o in outcomes)
+    final = network_from_dict(written)
+    for taken in ("10.0.0.1/29", "10.0.0.2/29", "10.0.0.5/29"):
+        with pytest.raises(AddressInUse):
+            network_ipam.reserve_for(final, taken, "")
+
+
+def test_reserving_many_with_nothing_to_reserve_writes_nothing():
+    mutate, outcomes = network_ipam.reserving_many("DanmNet", [("none", ""), ("", "")])
+    assert mutate(net_dict(**V4)) is None
+    assert [(o.ip4, o.ip6, o.attempts) for o in outcomes] == [("", "", 1), ("", "", 1)]
+
+
+def test_reserving_many_refuses_a_static_address_asked_twice_for_the_second_request():
+    mutate, outcomes = network_ipam.reserving_many(
+        "DanmNet", [("10.0.0.3/29", ""), ("10.0.0.3/29", ""), ("dynamic", "")]
+    )
+    with pytest.raises(AddressInUse, match="network:internal"):
+        mutate(net_dict(**V4))
+    first, second, third = outcomes
+    assert first.error is None
+    assert first.ip4 == "10.0.0.3/29"
+    assert isinstance(second.error, AddressInUse)
+    assert "network:internal" in str(second.error)
+    assert second.ip4 == ""
+    # NB: later requests still run, as separate calls would have, so each reports for itself.
+    assert third.error is None
+    assert third.ip4 == "10.0.0.1/29"
+
+
+def test_reserving_many_reports_every_exhausted_request():
+    # a /29 has 6 usable addresses: the 7th and 8th dynamic requests fail
+    mutate, outcomes = network_ipam.reserving_many("DanmNet", [("dynamic", "")] * 8)
+    with pytest.raises(AddressExhausted, match="network:internal"):
+        mutate(net_dict(**V4))
+    assert [o.error is not None for o in outcomes] == [False] * 6 + [True, True]
+
+
+def test_reserving_many_resets_every_outcome_per_run():
+    fill, _ = network_ipam.reserving_many("DanmNet", [("dynamic", "")] * 6)
+    full = fill(net_dict(**V4))
+    assert full is not None
+    mutate, outcomes = network_ipam.reserving_many("DanmNet", [("dynamic", ""), ("dynamic", "")])
+
+    assert mutate(net_dict(**V4)) is not None
+    assert [(o.ip4, o.error) for o in outcomes] == [("10.0.0.1/29", None), ("10.0.0.2/29", None)]
+    with pytest.raises(AddressExhausted):
+        mutate(copy.deepcopy(full))
+    assert [(o.ip4, o.error is None) for o in outcomes] == [("", False), ("", False)]
+    assert mutate(net_dict(**V4)) is not None
+    assert [(o.ip4, o.error) for o in outcomes] == [("10.0.0.1/29", None), ("10.0.0.2/29", None)]
+    assert [o.attempts for o in outcomes] == [3, 3]
+
+
+def test_reserving_many_under_a_conflict_reports_the_addresses_actually_written():
+    rival, _ = network_ipam.reserving("DanmNet", "dynamic", "")
+    api = RacingKube(net_dict(**V4), rival)
+    mutate, outcomes = network_ipam.reserving_many("DanmNet", [("dynamic", ""), ("dynamic", "")])
+    kube.update_with_retry(
+        api,  # type: ignore[arg-type]
+        DANMNETS,
+        "default",
+        "internal",
+        mutate,
+        sleep=lambda _: None,
+        jitter=lambda: 0.0,
+    )
+    assert [o.ip4 for o in outcomes] == ["10.0.0.2/29", "10.0.0.3/29"]
+    assert [o.attempts for o in outcomes] == [2, 2]
+    assert len(api.writes) == 1
