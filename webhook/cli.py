@@ -247,6 +247,10 @@ def _supervise(processes: int, serve_one: Callable[[], int]) -> int:
             if pid == 0:
                 _run_child(serve_one, previous)
             children.add(pid)
+            if stopping:
+                # NB: the stop came between fork() and add(): this child missed it.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         while children:
             pid, wait_status = os.wait()
             children.discard(pid)
@@ -259,7 +263,9 @@ def _supervise(processes: int, serve_one: Callable[[], int]) -> int:
                 )
                 stop_all(signal.SIGTERM, None)
                 status = 1
-            elif code != 0:
+            elif code not in (0, -signal.SIGTERM, -signal.SIGINT):
+                # NB: a process still starting when the stop came dies of the signal itself
+                # (its own handlers are not installed yet): that is the stop we asked for.
                 status = 1
     finally:
         for signum, handler in previous.items():

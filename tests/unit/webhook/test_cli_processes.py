@@ -68,6 +68,20 @@ def test_supervisor_stops_the_others_when_one_process_exits(tmp_path):
     assert signal.getsignal(signal.SIGTERM) == handler_before
 
 
+def test_a_process_killed_by_the_stop_signal_itself_is_a_clean_stop(tmp_path):
+    # NB: a serving process still starting up has no SIGTERM handler of its own yet, so the
+    # forwarded stop kills it outright; the webhook must still exit 0, as asked.
+    def serve_one() -> int:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        (tmp_path / f"ready-{os.getpid()}").touch()
+        if len(list(tmp_path.glob("ready-*"))) == 2:
+            os.kill(os.getppid(), signal.SIGTERM)
+        time.sleep(60)
+        return 7
+
+    assert _supervise(2, serve_one) == 0
+
+
 # ---- the real console script
 
 
@@ -152,7 +166,12 @@ def _children(pid: int) -> list[int]:
 def _wait_for_listeners(log_path: Path, process: subprocess.Popen[bytes], count: int) -> int:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        lines = [line for line in log_path.read_text().splitlines() if "listening on" in line]
+        # NB: one "webhook.app: listening on" log line per serving process.
+        lines = [
+            line
+            for line in log_path.read_text().splitlines()
+            if "webhook.app: listening on" in line
+        ]
         if len(lines) >= count:
             ports = {int(line.rsplit(":", 1)[1]) for line in lines}
             assert len(ports) == 1, lines
