@@ -650,6 +650,7 @@ class KubeApiHandlers:
                 queue.put_nowait(event)
 
         unsubscribe = store.subscribe(listener)
+        response: web.StreamResponse | None = None
         try:
             backlog: list[tuple[str, Obj]] = []
             if rv_param in ("", "0"):
@@ -716,8 +717,12 @@ class KubeApiHandlers:
                 if getter is not None and not getter.done():
                     getter.cancel()
             return response
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+        except ConnectionResetError:
+            # NB: the client hung up while an event was being written: the watch is simply over
+            # (a real apiserver does not report that as a handler error either).
+            if response is None:
+                raise
+            return response
         finally:
             unsubscribe()
 
