@@ -16,17 +16,3 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"{prog} (danm-py) {__version__}")
     return parser
-
-
-def report_not_implemented(prog: str, issue: int) -> int:
-    """Say plainly that a component has not landed yet, instead of pretending to run.
-
-    Returns the exit status (2, as for a usage error) so callers can ``return`` it.
-    """
-    import sys
-
-    print(
-        f"{prog}: this component is not implemented in this build yet (tracked in issue #{issue})",
-        file=sys.stderr,
-    )
-    return 2

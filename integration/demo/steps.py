@@ -380,8 +380,8 @@ def _require_implemented(script: str) -> None:
     )
     if done.returncode != 0 or "--kubeconfig" not in done.stdout:
         raise DemoError(
-            f"{script} is not implemented yet: '{script} --help' offers no --kubeconfig "
-            f"(exit status {done.returncode}). The demo cannot show this step."
+            f"{script} is not usable here: '{script} --help' offers no --kubeconfig "
+            f"(exit status {done.returncode}). Is the virtualenv installed (make install)?"
         )
 
 
