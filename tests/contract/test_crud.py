@@ -374,6 +374,19 @@ def test_authentication(kubeapi: RunningKubeApi) -> None:
         assert bearer.request("GET", "/api/v1/namespaces")[0] == 200
     with RawClient(kubeapi, with_cert=False, token="wrong") as bearer:
         assert bearer.request("GET", "/api/v1/namespaces")[0] == 401
+    # NB: the scheme is case-insensitive, as in kube-apiserver; the official Python client's
+    # in-cluster configuration sends "bearer <token>".
+    with RawClient(kubeapi, with_cert=False) as raw_client:
+        for header, expected in (
+            (f"bearer {kubeapi.token}", 200),
+            (f"BEARER {kubeapi.token}", 200),
+            (f"Basic {kubeapi.token}", 401),
+            (f"Bearer{kubeapi.token}", 401),
+        ):
+            answer = raw_client.request(
+                "GET", "/api/v1/namespaces", headers={"Authorization": header}
+            )
+            assert answer[0] == expected, header
 
 
 def test_method_not_allowed_and_unsupported_media_type(raw: RawClient) -> None:

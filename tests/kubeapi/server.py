@@ -270,8 +270,10 @@ class KubeApiHandlers:
         self.stopping = stopping
 
     def authenticate(self, request: web.Request) -> User:
-        header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and header[7:].strip() == self.config.credentials.token:
+        # NB: as kube-apiserver's bearer-token authenticator: the scheme is case-insensitive
+        # (the official Python client's in-cluster config sends "bearer <token>").
+        scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and token.split(" ")[0] == self.config.credentials.token:
             return User("admin", ("system:masters", "system:authenticated"))
         transport = request.transport
         peer = transport.get_extra_info("peercert") if transport is not None else None

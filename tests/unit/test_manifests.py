@@ -104,6 +104,22 @@ def test_workload_images_have_a_dockerfile_and_limits_on_privilege(
         assert security.get("privileged") is not True, f"{_rel(path)}: {image} is privileged"
 
 
+@pytest.mark.parametrize(("path", "spec"), WORKLOADS, ids=[_rel(p) for p, _ in WORKLOADS])
+def test_workload_command_is_the_binary_its_image_holds(path: Path, spec: dict[str, Any]) -> None:
+    # NB: a `command` overrides the image's ENTRYPOINT; a path the image lacks is a Pod that
+    # never starts, which no schema check sees.
+    for container in spec["containers"]:
+        if "command" not in container:
+            continue
+        folder = {"danm-cni-installer": "cni-installer"}.get(container["image"], container["image"])
+        dockerfile = (INTEGRATION / "docker" / folder / "Dockerfile").read_text()
+        entry = re.search(r'^ENTRYPOINT \["([^"]+)"', dockerfile, re.MULTILINE)
+        assert entry, f"integration/docker/{folder}/Dockerfile: no exec-form ENTRYPOINT"
+        assert container["command"][0] == entry.group(1), (
+            f"{_rel(path)}: command {container['command'][0]} is not the image's {entry.group(1)}"
+        )
+
+
 DOCKERFILES = sorted((INTEGRATION / "docker").glob("*/Dockerfile"))
 
 
