@@ -43,7 +43,7 @@ def test_deployment_runs_our_script_with_valid_flags_and_our_service_account() -
     pod_spec = deployment["spec"]["template"]["spec"]
     (container,) = pod_spec["containers"]
     command = container["command"]
-    assert command[0] == "/usr/local/bin/svcwatcher"
+    assert command[0] == "/opt/danm/bin/svcwatcher"  # NB: where the image installs it
     args = [a.replace("$(POD_NAME)", "svcwatcher-abc") for a in command[1:] + container["args"]]
     parsed = build_arg_parser().parse_args(args)
     assert parsed.leader_elect
@@ -85,7 +85,7 @@ def test_cluster_role_allows_every_write_the_controller_makes() -> None:
     settle(watcher, fake)
     watcher.on_service("DELETED", fake.objects.pop(("services", "vnf", "s")))
     settle(watcher, fake)
-    used = {(plural, VERB_OF_CALL[call]) for call, plural, *_ in fake.calls}
+    used = {(plural, VERB_OF_CALL[call]) for call, plural, *_ in fake.writes()}
     assert {verb for plural, verb in used if plural == "endpointslices"} == {
         "create",
         "update",
