@@ -1,7 +1,8 @@
 """Entry point of the ``danm`` console script: the composition root of the CNI meta-plugin.
 
 Run by a container runtime, ``danm`` gets no arguments and ``CNI_COMMAND`` in its environment;
-this module is then the only code that binds ``os.environ`` and the standard streams to
+``main`` (``common.cni.startup.plugin_main``, shared with ``fakeipam``) then hands
+``os.environ`` and the standard streams to ``run_cni``, which hands them to
 ``common.cni.skel.dispatch``. Run by a person, it answers ``--help``/``--version`` like the other
 binaries. Imports stay minimal on purpose: the runtime starts this process once per pod and
 network, so nothing heavy (``kubernetes``, ``pyroute2``) may be imported at module level.
@@ -13,13 +14,12 @@ as cheap as starting Python.
 
 from __future__ import annotations
 
-import io
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO
 
 from common.cni.skel import CmdArgs, Handler, Handlers, dispatch
+from common.cni.startup import plugin_main
 from common.cni.types import Result
 
 DESCRIPTION = (
@@ -62,22 +62,7 @@ def run_cni(environ: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], stder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if not arguments:
-        if os.environ.get("CNI_COMMAND"):
-            # NB: a terminal on stdin means a person typed CNI_COMMAND=...; never block on it.
-            stdin: IO[bytes] = io.BytesIO() if sys.stdin.isatty() else sys.stdin.buffer
-            return run_cni(os.environ, stdin, sys.stdout, sys.stderr)
-        sys.stderr.write(USAGE_HINT)
-        return 2
-    from common.cli import build_parser  # NB: argparse is only needed on the human path
-
-    try:
-        build_parser("danm", DESCRIPTION).parse_args(arguments)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 1
-    sys.stderr.write(USAGE_HINT)
-    return 2
+    return plugin_main("danm", DESCRIPTION, USAGE_HINT, run_cni, argv)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ the config being readable; STATUS is always ready; GC has no state to collect.
 from __future__ import annotations
 
 import io
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO
 
+from common.cni.startup import plugin_main
 from fakeipam.lean import answer_add, answer_del
 
 DESCRIPTION = (
@@ -55,22 +55,7 @@ def run_cni(environ: Mapping[str, str], stdin: IO[bytes], stdout: IO[str], stder
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if not arguments:
-        if os.environ.get("CNI_COMMAND"):
-            # NB: a terminal on stdin means a person typed CNI_COMMAND=...; never block on it.
-            stdin: IO[bytes] = io.BytesIO() if sys.stdin.isatty() else sys.stdin.buffer
-            return run_cni(os.environ, stdin, sys.stdout, sys.stderr)
-        sys.stderr.write(USAGE_HINT)
-        return 2
-    from common.cli import build_parser  # NB: argparse is only needed on the human path
-
-    try:
-        build_parser("fakeipam", DESCRIPTION).parse_args(arguments)
-    except SystemExit as exit_:
-        return exit_.code if isinstance(exit_.code, int) else 1
-    sys.stderr.write(USAGE_HINT)
-    return 2
+    return plugin_main("fakeipam", DESCRIPTION, USAGE_HINT, run_cni, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
-"""Start-up and exit shortcuts for the bundled CNI executables (``common.cni.bundle``).
+"""How the CNI executables start and end: their shared ``main``, and the start-up and exit
+shortcuts of their bundled form (``common.cni.bundle``).
 
-Why it exists: a bundled ``danm`` lives for one CNI call, so two fixed costs of CPython weigh as
-much as the call's own work, and both can be cut without changing what the process does:
+:func:`plugin_main` is the whole ``main()`` of ``danm`` and ``fakeipam``: the one place that binds
+the environment and the standard streams to a plugin's ``run_cni``, or answers a person's
+``--help``/``--version``. It lives here because every bundle imports this module first anyway, so
+sharing it costs the CNI path no extra import.
+
+Why the shortcuts exist: a bundled ``danm`` lives for one CNI call, so two fixed costs of CPython
+weigh as much as the call's own work, and both can be cut without changing what the process does:
 
 * **dataclass methods.** ``@dataclass`` writes ``__init__``/``__repr__``/``__eq__``/... as
   source text and compiles it with ``exec`` on every import: ~20 ms per process for the ~60
@@ -21,14 +27,19 @@ much as the call's own work, and both can be cut without changing what the proce
 
 from __future__ import annotations
 
+import io
 import marshal
+import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import CodeType
-from typing import Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeAlias
 
 #: Name of the stored code inside the archive.
 DATACLASS_CODE = "dataclass_code.bin"
+if TYPE_CHECKING:  # NB: a runtime alias would build typing generics on every CNI call
+    #: Serves one CNI call: ``(environ, stdin, stdout, stderr) -> exit status``.
+    CniRunner: TypeAlias = Callable[[Mapping[str, str], IO[bytes], IO[str], IO[str]], int]
 # NB: what CPython's dataclasses.py is compiled with: no __future__ flags of ours may leak in.
 _COMPILE_FLAGS = 0
 
@@ -116,6 +127,36 @@ def exit_status(status: int) -> int:
                 stream.flush()
     except Exception:
         return status  # NB: let the ordinary exit report it as it always would
-    import os
-
     os._exit(status)
+
+
+def plugin_main(
+    name: str,
+    description: str,
+    usage_hint: str,
+    run_cni: CniRunner,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """The ``main()`` of the CNI executable ``name``; returns its exit status.
+
+    With no arguments and ``CNI_COMMAND`` set, a runtime is calling: ``run_cni`` serves the call
+    over this process's environment and standard streams. Otherwise a person is: ``--help`` and
+    ``--version`` are answered (argparse is imported only then), anything else gets
+    ``usage_hint`` on stderr and status 2.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments:
+        if os.environ.get("CNI_COMMAND"):
+            # NB: a terminal on stdin means a person typed CNI_COMMAND=...; never block on it.
+            stdin: IO[bytes] = io.BytesIO() if sys.stdin.isatty() else sys.stdin.buffer
+            return run_cni(os.environ, stdin, sys.stdout, sys.stderr)
+        sys.stderr.write(usage_hint)
+        return 2
+    from common.cli import build_parser  # NB: argparse is only needed on the human path
+
+    try:
+        build_parser(name, description).parse_args(arguments)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    sys.stderr.write(usage_hint)
+    return 2

@@ -28,10 +28,10 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
-from common.io.kube import Gone, JsonObject, KubeApi, NotFound, WatchEvent
+from common.io.kube import Gone, JsonObject, KubeApi, NotFound, WatchStream
 from common.model.resources import Resource
 from common.workqueue import backoff_delay
 
@@ -101,24 +101,6 @@ class _Stopping(Exception):
     """Internal: the informer was stopped while it was waiting or reading."""
 
 
-def _interrupt_stream(stream: Generator[WatchEvent, None, None]) -> None:
-    """Best effort: unblock a thread that is reading ``stream``, from another thread.
-
-    ``KubeApi.watch`` has no cancel; ``KubernetesApi``'s generator keeps the urllib3 response
-    in its local ``raw``, whose ``shutdown()`` (urllib3 >= 2.3) is documented as the way to
-    unblock a read in another thread. Anything else just ends at the watch's server timeout.
-    """
-    frame = getattr(stream, "gi_frame", None)
-    if frame is None:
-        return
-    shutdown = getattr(frame.f_locals.get("raw"), "shutdown", None)
-    if callable(shutdown):
-        try:
-            shutdown()
-        except Exception:  # NB: best effort; the watch timeout bounds the wait anyway.
-            log.debug("could not shut the watch stream down", exc_info=True)
-
-
 class Informer:
     """Cache of one resource (optionally one namespace and selectors) kept by list + watch."""
 
@@ -160,7 +142,7 @@ class Informer:
         self._served = False
         self._synced = threading.Event()
         self._stopping = threading.Event()
-        self._stream: Generator[WatchEvent, None, None] | None = None
+        self._stream: WatchStream | None = None
         self._thread: threading.Thread | None = None
         self._next_resync = math.inf
         self._log_extra: dict[str, Any] = {"informer": self.name, "resource": resource.plural}
@@ -186,7 +168,7 @@ class Informer:
             self._stopping.set()
             stream, thread = self._stream, self._thread
         if stream is not None:
-            _interrupt_stream(stream)
+            stream.cancel()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
             if thread.is_alive():
@@ -327,7 +309,7 @@ class Informer:
                     raise _Stopping from None
                 raise
 
-    def _consume(self, stream: Generator[WatchEvent, None, None]) -> None:
+    def _consume(self, stream: WatchStream) -> None:
         with self._lock:
             if self._stopping.is_set():
                 stream.close()

@@ -7,7 +7,9 @@ models are slow to deserialise and differ between core and custom kinds, so ``Ku
 sends raw REST requests through ``ApiClient.call_api`` (which keeps the client's auth, TLS and
 kubeconfig handling) and parses the JSON itself. ``import kubernetes`` happens only when a
 ``KubernetesApi`` is constructed: the CNI binary imports this module's types but must not pay the
-client's import cost on every pod start.
+client's import cost on every pod start. What a verb sends and how its answer reads is
+``RestVerbs``, shared with the CNI path's ``common.io.kube_lean.LeanKubeApi``; each adapter adds
+only its transport and its ``watch``.
 
 Error vocabulary (every error is raised ``from`` the library error that caused it)::
 
@@ -38,19 +40,22 @@ from __future__ import annotations
 import copy
 import json
 import random
+import socket
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeAlias
 from urllib.parse import urlencode
 
+from common.io.watch import EventStream
+from common.io.watch import WatchEvent as WatchEvent
+from common.io.watch import WatchStream as WatchStream
 from common.model.resources import Resource
 
 JsonObject: TypeAlias = dict[str, Any]
 PatchType: TypeAlias = Literal["merge", "json", "strategic"]
-WatchEvent: TypeAlias = tuple[str, JsonObject]
-"""``(type, object)`` with type ADDED / MODIFIED / DELETED / BOOKMARK."""
 
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -280,7 +285,7 @@ class KubeApi(Protocol):
         field_selector: str | None = None,
         timeout_s: int | None = None,
         allow_bookmarks: bool = False,
-    ) -> Generator[WatchEvent, None, None]: ...
+    ) -> WatchStream: ...
 
 
 def _ns(resource: Resource, namespace: str | None) -> str | None:
@@ -301,12 +306,220 @@ def _selectors(label_selector: str | None, field_selector: str | None) -> list[t
 
 
 # --------------------------------------------------------------------------------------------
+# What both adapters send for every verb but watch, and how they read the answer
+
+
+def parse_object(data: bytes) -> JsonObject:
+    """The JSON object in the body of a 2xx answer; an empty body is ``{}``.
+
+    Any other body means a misbehaving server or proxy: ``KubeApiError`` with reason
+    ``BadResponse`` and the body truncated, as for error bodies.
+    """
+    try:
+        parsed = json.loads(data) if data else {}
+    except ValueError as exc:
+        raise KubeApiError(200, "BadResponse", _truncate(data.decode("utf-8", "replace"))) from exc
+    if not isinstance(parsed, dict):
+        raise KubeApiError(200, "BadResponse", _truncate(json.dumps(parsed)))
+    return parsed
+
+
+def list_page_path(base: str, query: Sequence[tuple[str, str]], page_size: int, token: str) -> str:
+    """The path of one page of a list; ``token`` is the previous page's continue token, or ""."""
+    page_query = [*query, ("limit", str(page_size))]
+    if token:
+        page_query.append(("continue", token))
+    return _with_query(base, page_query)
+
+
+def continue_token(page: JsonObject) -> str:
+    """The token that fetches the page after ``page``; "" when ``page`` is the last."""
+    return str((page.get("metadata") or {}).get("continue") or "")
+
+
+def merge_list_pages(resource: Resource, pages: Sequence[JsonObject]) -> JsonObject:
+    """The pages of one list as the single ``*List`` dict an unpaged answer would be.
+
+    Items get ``apiVersion``/``kind`` filled in, in place (the server omits them inside lists),
+    so that callers can convert them like objects read one by one. ``metadata`` is the first
+    page's without its paging fields: its ``resourceVersion`` is the snapshot a following watch
+    should start from.
+    """
+    first = pages[0]
+    items: list[JsonObject] = []
+    for page in pages:
+        for item in page.get("items") or ():
+            item.setdefault("apiVersion", resource.api_version)
+            item.setdefault("kind", resource.kind)
+            items.append(item)
+    metadata = dict(first.get("metadata") or {})
+    metadata.pop("continue", None)
+    metadata.pop("remainingItemCount", None)
+    return {
+        "apiVersion": first.get("apiVersion", resource.api_version),
+        "kind": first.get("kind", f"{resource.kind}List"),
+        "metadata": metadata,
+        "items": items,
+    }
+
+
+def patch_body(patch: JsonObject | Sequence[JsonObject], patch_type: PatchType) -> Any:
+    """The request body of a ``patch_type`` patch; TypeError if ``patch`` has the wrong shape.
+
+    A JSON patch (RFC 6902) is a list of operations, the other two are a JSON object.
+    """
+    if (patch_type == "json") == isinstance(patch, Mapping):
+        raise TypeError(
+            f"{patch_type} patch needs a "
+            + ("list of operations" if patch_type == "json" else "JSON object")
+        )
+    # NB: the official client rewrites json-patch to strategic-merge unless the body is a real
+    # list; the lean client sends whatever it gets, so both get the same plain types.
+    return list(patch) if patch_type == "json" else dict(patch)  # type: ignore[arg-type]
+
+
+def delete_options(
+    *,
+    resource_version: str | None = None,
+    uid: str | None = None,
+    propagation_policy: str | None = None,
+) -> JsonObject:
+    """The ``DeleteOptions`` body: preconditions make deleting a changed or recreated object
+    a ``Conflict`` instead of deleting something the caller never saw."""
+    options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1"}
+    preconditions = {
+        key: value
+        for key, value in (("resourceVersion", resource_version), ("uid", uid))
+        if value is not None
+    }
+    if preconditions:
+        options["preconditions"] = preconditions
+    if propagation_policy:
+        options["propagationPolicy"] = propagation_policy
+    return options
+
+
+def config_load_error(kubeconfig: str | PathLike[str] | None, cause: BaseException) -> KubeError:
+    """What ``connect`` raises when the kubeconfig (None: the in-cluster config) is unusable."""
+    source = "in-cluster service account" if kubeconfig is None else str(kubeconfig)
+    return KubeError(f"cannot load Kubernetes client config from {source}: {cause}")
+
+
+class RestVerbs(ABC):
+    """Every ``KubeApi`` verb but ``watch``, as REST requests through one ``_request`` hook.
+
+    Both adapters inherit it and add only their transport (``_request``, ``close``) and
+    ``watch``, whose streaming is transport-specific. So the path, query and body each verb
+    sends, and the paging of ``list``, are written once and the two cannot drift apart.
+    """
+
+    @abstractmethod
+    def _request(
+        self, method: str, path: str, *, body: Any = None, content_type: str = "application/json"
+    ) -> JsonObject:
+        """Send one request and return :func:`parse_object` of its 2xx answer; raise an error
+        of the tree in the module docstring for anything else."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the adapter's connections."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+    def get(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        path = resource.object_path(_ns(resource, namespace), name, subresource)
+        return self._request("GET", path)
+
+    def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> JsonObject:
+        """Every matching object over all ``continue`` pages, as one ``*List`` dict (see
+        :func:`merge_list_pages`)."""
+        base = resource.collection_path(_ns(resource, namespace))
+        query = _selectors(label_selector, field_selector)
+        pages = [self._request("GET", list_page_path(base, query, page_size, ""))]
+        while token := continue_token(pages[-1]):
+            pages.append(self._request("GET", list_page_path(base, query, page_size, token)))
+        return merge_list_pages(resource, pages)
+
+    def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
+        path = resource.collection_path(_ns(resource, namespace))
+        return self._request("POST", path, body=body)
+
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: JsonObject,
+        *,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        """PUT ``body``; its ``metadata.resourceVersion`` makes the write conditional."""
+        path = resource.object_path(_ns(resource, namespace), name, subresource)
+        return self._request("PUT", path, body=body)
+
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: JsonObject | Sequence[JsonObject],
+        *,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+    ) -> JsonObject:
+        """Apply a merge (RFC 7386), JSON (RFC 6902) or strategic-merge patch."""
+        path = resource.object_path(_ns(resource, namespace), name, subresource)
+        body = patch_body(patch, patch_type)
+        return self._request("PATCH", path, body=body, content_type=PATCH_CONTENT_TYPES[patch_type])
+
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        *,
+        resource_version: str | None = None,
+        uid: str | None = None,
+        propagation_policy: str | None = None,
+    ) -> JsonObject:
+        """Delete, with the preconditions of :func:`delete_options`.
+
+        Returns what the server answers: the object (possibly still terminating) or a Status.
+        """
+        path = resource.object_path(_ns(resource, namespace), name)
+        options = delete_options(
+            resource_version=resource_version, uid=uid, propagation_policy=propagation_policy
+        )
+        return self._request("DELETE", path, body=options)
+
+
+# --------------------------------------------------------------------------------------------
 # The real adapter
 
 
 @dataclass
-class KubernetesApi:
-    """``KubeApi`` over the official ``kubernetes`` client.
+class KubernetesApi(RestVerbs):
+    """``KubeApi`` over the official ``kubernetes`` client: its transport and ``watch`` (the
+    other verbs are :class:`RestVerbs`').
 
     Build it with ``KubernetesApi.connect(kubeconfig_path)``, or ``KubernetesApi.connect()`` for
     the in-cluster service account. Thread-safe: the underlying urllib3 pool is.
@@ -345,8 +558,7 @@ class KubernetesApi:
                     persist_config=False,
                 )
         except k8s_config.ConfigException as exc:
-            source = "in-cluster service account" if kubeconfig is None else str(kubeconfig)
-            raise KubeError(f"cannot load Kubernetes client config from {source}: {exc}") from exc
+            raise config_load_error(kubeconfig, exc) from exc
         return cls.from_api_client(
             k8s_client.ApiClient(configuration=configuration), request_timeout_s=request_timeout_s
         )
@@ -375,12 +587,6 @@ class KubernetesApi:
             if pool is not None:
                 pool.close()
         self.api_client.close()
-
-    def __enter__(self) -> KubernetesApi:
-        return self
-
-    def __exit__(self, *_exc_info: object) -> None:
-        self.close()
 
     # ---- transport
 
@@ -435,138 +641,7 @@ class KubernetesApi:
             raise KubeUnavailable(f"{method} {path}: reading the answer failed: {exc}") from exc
         finally:
             raw.release_conn()
-        try:
-            parsed = json.loads(data) if data else {}
-        except ValueError as exc:
-            raise KubeApiError(
-                200, "BadResponse", _truncate(data.decode("utf-8", "replace"))
-            ) from exc
-        if not isinstance(parsed, dict):
-            raise KubeApiError(200, "BadResponse", _truncate(json.dumps(parsed)))
-        return parsed
-
-    # ---- verbs
-
-    def get(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        path = resource.object_path(_ns(resource, namespace), name, subresource)
-        return self._request("GET", path)
-
-    def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> JsonObject:
-        """Every matching object, following ``continue`` tokens; one merged ``*List`` dict.
-
-        Items get ``apiVersion``/``kind`` filled in (the server omits them inside lists) so that
-        callers can convert them like objects read one by one. ``metadata.resourceVersion`` is
-        the first page's, which is the snapshot a following watch should start from.
-        """
-        base = resource.collection_path(_ns(resource, namespace))
-        query = _selectors(label_selector, field_selector)
-        items: list[JsonObject] = []
-        first: JsonObject | None = None
-        token = ""
-        while True:
-            page_query = [*query, ("limit", str(page_size))]
-            if token:
-                page_query.append(("continue", token))
-            page = self._request("GET", _with_query(base, page_query))
-            if first is None:
-                first = page
-            for item in page.get("items") or ():
-                item.setdefault("apiVersion", resource.api_version)
-                item.setdefault("kind", resource.kind)
-                items.append(item)
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                break
-        assert first is not None  # NB: the loop body runs at least once
-        metadata = dict(first.get("metadata") or {})
-        metadata.pop("continue", None)
-        metadata.pop("remainingItemCount", None)
-        return {
-            "apiVersion": first.get("apiVersion", resource.api_version),
-            "kind": first.get("kind", f"{resource.kind}List"),
-            "metadata": metadata,
-            "items": items,
-        }
-
-    def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
-        path = resource.collection_path(_ns(resource, namespace))
-        return self._request("POST", path, body=body)
-
-    def replace(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        body: JsonObject,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        """PUT ``body``; its ``metadata.resourceVersion`` makes the write conditional."""
-        path = resource.object_path(_ns(resource, namespace), name, subresource)
-        return self._request("PUT", path, body=body)
-
-    def patch(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        patch: JsonObject | Sequence[JsonObject],
-        *,
-        patch_type: PatchType = "merge",
-        subresource: str | None = None,
-    ) -> JsonObject:
-        """Apply a merge (RFC 7386), JSON (RFC 6902) or strategic-merge patch."""
-        if (patch_type == "json") == isinstance(patch, Mapping):
-            raise TypeError(
-                f"{patch_type} patch needs a "
-                + ("list of operations" if patch_type == "json" else "JSON object")
-            )
-        path = resource.object_path(_ns(resource, namespace), name, subresource)
-        # NB: the client rewrites json-patch to strategic-merge unless the body is a real list.
-        body: Any = list(patch) if patch_type == "json" else dict(patch)  # type: ignore[arg-type]
-        return self._request("PATCH", path, body=body, content_type=PATCH_CONTENT_TYPES[patch_type])
-
-    def delete(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        resource_version: str | None = None,
-        uid: str | None = None,
-        propagation_policy: str | None = None,
-    ) -> JsonObject:
-        """Delete; preconditions turn a delete of a changed/recreated object into ``Conflict``.
-
-        Returns what the server answers: the object (possibly still terminating) or a Status.
-        """
-        path = resource.object_path(_ns(resource, namespace), name)
-        options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        preconditions = {
-            key: value
-            for key, value in (("resourceVersion", resource_version), ("uid", uid))
-            if value is not None
-        }
-        if preconditions:
-            options["preconditions"] = preconditions
-        if propagation_policy:
-            options["propagationPolicy"] = propagation_policy
-        return self._request("DELETE", path, body=options)
+        return parse_object(data)
 
     def watch(
         self,
@@ -578,9 +653,10 @@ class KubernetesApi:
         field_selector: str | None = None,
         timeout_s: int | None = None,
         allow_bookmarks: bool = False,
-    ) -> Generator[WatchEvent, None, None]:
-        """Yield ``(type, object)`` until the server ends the watch (``timeout_s``) or the caller
-        stops iterating. An expired ``resource_version`` raises ``Gone``: relist, then re-watch.
+    ) -> WatchStream:
+        """Yield ``(type, object)`` until the server ends the watch (``timeout_s``), the caller
+        stops iterating or cancels. An expired ``resource_version`` raises ``Gone``: relist, then
+        re-watch.
         """
         query = [("watch", "true"), *_selectors(label_selector, field_selector)]
         if resource_version is not None:
@@ -594,7 +670,11 @@ class KubernetesApi:
         # quiet watch; with no server timeout the stream is open-ended by design.
         read_timeout = None if timeout_s is None else timeout_s + self.request_timeout_s
         raw = self._send("GET", path, timeout=(self.request_timeout_s, read_timeout))
-        return self._watch_events(raw, path)
+        return EventStream(
+            self._watch_events(raw, path),
+            interrupt=lambda: self._interrupt_response(raw),
+            release=lambda: self._release_response(raw),
+        )
 
     def _watch_events(self, raw: Any, path: str) -> Generator[WatchEvent, None, None]:
         try:
@@ -612,10 +692,26 @@ class KubernetesApi:
             raise KubeUnavailable(f"watch {path} broke off: {exc}") from exc
         except ValueError as exc:
             raise KubeApiError(200, "BadResponse", f"undecodable watch event: {exc}") from exc
-        finally:
-            # NB: close, not release: a half-read stream must not go back into the pool.
+
+    @staticmethod
+    def _interrupt_response(raw: Any) -> None:
+        """Wake a thread blocked reading the urllib3 response ``raw``; from any other thread."""
+        shutdown = getattr(raw, "shutdown", None)
+        if callable(shutdown):
+            shutdown()  # NB: urllib3 >= 2.3 documents this as the way to unblock a read.
+            return
+        # NB: older urllib3: shut the socket down ourselves; closing it would not wake a recv.
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        else:
             raw.close()
-            raw.release_conn()
+
+    @staticmethod
+    def _release_response(raw: Any) -> None:
+        # NB: close, not release: a half-read stream must not go back into the pool.
+        raw.close()
+        raw.release_conn()
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Why it exists: the ``danm`` CNI binary is exec'ed by kubelet for every Pod and makes a handful
 of REST calls. ``import kubernetes`` (plus urllib3) costs a few hundred milliseconds before the
 first request, more than the whole call should take. ``LeanKubeApi`` speaks the same raw REST as
-``common.io.kube.KubernetesApi`` over ``http.client`` + ``ssl`` + ``json``, returns the same plain
-dicts and raises the same error tree (``common.io.kube``'s docstring), so ``update_with_retry``
-and every caller work with either; ``tests/contract/test_kube_adapter.py`` runs against both.
+``common.io.kube.KubernetesApi`` (both inherit their verbs from ``common.io.kube.RestVerbs``) over
+``http.client`` + ``ssl`` + ``json``, returns the same plain dicts and raises the same error tree
+(``common.io.kube``'s docstring), so ``update_with_retry`` and every caller work with either;
+``tests/contract/test_kube_adapter.py`` runs against both.
 
 Configuration: :func:`load_kubeconfig` reads the current (or a named) context of a kubeconfig:
 server, CA (``certificate-authority-data`` or ``certificate-authority``), client certificate and
@@ -31,7 +32,7 @@ import select
 import socket
 import ssl
 import threading
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -39,21 +40,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.io.kube import (
-    DEFAULT_PAGE_SIZE,
-    PATCH_CONTENT_TYPES,
     JsonObject,
     KubeApi,
     KubeApiError,
     KubeError,
     KubeUnavailable,
-    PatchType,
+    RestVerbs,
     WatchEvent,
     _ns,
     _selectors,
-    _truncate,
     _with_query,
+    config_load_error,
     error_from_status,
+    parse_object,
 )
+from common.io.watch import EventStream, WatchStream
 from common.model.resources import Resource
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -537,8 +538,9 @@ class _Pool:
 # The adapter
 
 
-class LeanKubeApi:
-    """``KubeApi`` over ``http.client``; build it with :meth:`connect` or :meth:`from_connection`.
+class LeanKubeApi(RestVerbs):
+    """``KubeApi`` over ``http.client``: its transport and ``watch`` (the other verbs are
+    :class:`RestVerbs`'); build it with :meth:`connect` or :meth:`from_connection`.
 
     Thread-safe: each request borrows a pooled connection for its duration.
     """
@@ -582,10 +584,7 @@ class LeanKubeApi:
                 else load_kubeconfig(kubeconfig, context=context)
             )
         except KubeError as error:
-            source = "in-cluster service account" if kubeconfig is None else str(kubeconfig)
-            raise KubeError(
-                f"cannot load Kubernetes client config from {source}: {error}"
-            ) from error
+            raise config_load_error(kubeconfig, error) from error
         return cls.from_connection(connection, request_timeout_s=request_timeout_s)
 
     @classmethod
@@ -597,12 +596,6 @@ class LeanKubeApi:
     def close(self) -> None:
         """Close every idle pooled connection (a watch still streaming closes its own)."""
         self._pool.close()
-
-    def __enter__(self) -> LeanKubeApi:
-        return self
-
-    def __exit__(self, *_exc_info: object) -> None:
-        self.close()
 
     # ---- transport
 
@@ -686,133 +679,7 @@ class LeanKubeApi:
             connection.close()
             raise KubeUnavailable(f"{method} {path}: reading the answer failed: {error}") from error
         self._finish(connection, response)
-        try:
-            parsed = json.loads(data) if data else {}
-        except ValueError as error:
-            raise KubeApiError(
-                200, "BadResponse", _truncate(data.decode("utf-8", "replace"))
-            ) from error
-        if not isinstance(parsed, dict):
-            raise KubeApiError(200, "BadResponse", _truncate(json.dumps(parsed)))
-        return parsed
-
-    # ---- verbs
-
-    def get(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        return self._request(
-            "GET", resource.object_path(_ns(resource, namespace), name, subresource)
-        )
-
-    def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> JsonObject:
-        """Every matching object over all ``continue`` pages, as ``KubernetesApi.list`` does."""
-        base = resource.collection_path(_ns(resource, namespace))
-        query = _selectors(label_selector, field_selector)
-        items: list[JsonObject] = []
-        pages = self._pages(base, query, page_size)
-        first = next(pages)
-        for page in (first, *pages):
-            for item in page.get("items") or ():
-                item.setdefault("apiVersion", resource.api_version)
-                item.setdefault("kind", resource.kind)
-                items.append(item)
-        metadata = dict(first.get("metadata") or {})
-        metadata.pop("continue", None)
-        metadata.pop("remainingItemCount", None)
-        return {
-            "apiVersion": first.get("apiVersion", resource.api_version),
-            "kind": first.get("kind", f"{resource.kind}List"),
-            "metadata": metadata,
-            "items": items,
-        }
-
-    def _pages(
-        self, base: str, query: Sequence[tuple[str, str]], page_size: int
-    ) -> Iterator[JsonObject]:
-        token = ""
-        while True:
-            page_query = [*query, ("limit", str(page_size))]
-            if token:
-                page_query.append(("continue", token))
-            page = self._request("GET", _with_query(base, page_query))
-            yield page
-            token = (page.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return
-
-    def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
-        return self._request("POST", resource.collection_path(_ns(resource, namespace)), body=body)
-
-    def replace(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        body: JsonObject,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        """PUT ``body``; its ``metadata.resourceVersion`` makes the write conditional."""
-        path = resource.object_path(_ns(resource, namespace), name, subresource)
-        return self._request("PUT", path, body=body)
-
-    def patch(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        patch: JsonObject | Sequence[JsonObject],
-        *,
-        patch_type: PatchType = "merge",
-        subresource: str | None = None,
-    ) -> JsonObject:
-        """Apply a merge (RFC 7386), JSON (RFC 6902) or strategic-merge patch."""
-        if (patch_type == "json") == isinstance(patch, Mapping):
-            raise TypeError(
-                f"{patch_type} patch needs a "
-                + ("list of operations" if patch_type == "json" else "JSON object")
-            )
-        path = resource.object_path(_ns(resource, namespace), name, subresource)
-        body: Any = list(patch) if patch_type == "json" else dict(patch)  # type: ignore[arg-type]
-        return self._request("PATCH", path, body=body, content_type=PATCH_CONTENT_TYPES[patch_type])
-
-    def delete(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        resource_version: str | None = None,
-        uid: str | None = None,
-        propagation_policy: str | None = None,
-    ) -> JsonObject:
-        """Delete; preconditions turn a delete of a changed/recreated object into ``Conflict``."""
-        path = resource.object_path(_ns(resource, namespace), name)
-        options: JsonObject = {"kind": "DeleteOptions", "apiVersion": "v1"}
-        preconditions = {
-            key: value
-            for key, value in (("resourceVersion", resource_version), ("uid", uid))
-            if value is not None
-        }
-        if preconditions:
-            options["preconditions"] = preconditions
-        if propagation_policy:
-            options["propagationPolicy"] = propagation_policy
-        return self._request("DELETE", path, body=options)
+        return parse_object(data)
 
     def watch(
         self,
@@ -824,8 +691,8 @@ class LeanKubeApi:
         field_selector: str | None = None,
         timeout_s: int | None = None,
         allow_bookmarks: bool = False,
-    ) -> Generator[WatchEvent, None, None]:
-        """Yield ``(type, object)`` until the server ends the watch or the caller stops.
+    ) -> WatchStream:
+        """Yield ``(type, object)`` until the server ends the watch or the caller stops or cancels.
 
         The stream has a connection of its own (never pooled); an expired ``resource_version``
         raises ``Gone``.
@@ -843,11 +710,15 @@ class LeanKubeApi:
         connection, response = self._send(
             "GET", path, stream=True, streaming_read_timeout=read_timeout
         )
-        return self._watch_events(connection, response, path)
+        return EventStream(
+            self._watch_events(response, path),
+            interrupt=lambda: self._interrupt_connection(connection),
+            release=lambda: self._release_connection(connection, response),
+        )
 
     @staticmethod
     def _watch_events(
-        connection: http.client.HTTPConnection, response: http.client.HTTPResponse, path: str
+        response: http.client.HTTPResponse, path: str
     ) -> Generator[WatchEvent, None, None]:
         try:
             while True:
@@ -866,12 +737,23 @@ class LeanKubeApi:
             raise KubeUnavailable(f"watch {path} broke off: {error}") from error
         except ValueError as error:
             raise KubeApiError(200, "BadResponse", f"undecodable watch event: {error}") from error
-        finally:
-            with contextlib.suppress(OSError):
-                if connection.sock is not None:
-                    connection.sock.shutdown(socket.SHUT_RDWR)
-            response.close()
-            connection.close()
+
+    @staticmethod
+    def _interrupt_connection(connection: http.client.HTTPConnection) -> None:
+        """Wake a thread blocked reading the watch; from any other thread."""
+        # NB: shutdown, not close: only a shutdown wakes a recv blocked in another thread.
+        if connection.sock is not None:
+            connection.sock.shutdown(socket.SHUT_RDWR)
+
+    @staticmethod
+    def _release_connection(
+        connection: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> None:
+        with contextlib.suppress(OSError):
+            if connection.sock is not None:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        response.close()
+        connection.close()
 
 
 _check: KubeApi = LeanKubeApi(KubeConnection(server="http://127.0.0.1:1"))

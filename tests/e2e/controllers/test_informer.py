@@ -11,7 +11,7 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import yaml
 from kubernetes import client
 
 from common.io.informer import EventType, Informer
-from common.io.kube import JsonObject, KubeApi, KubernetesApi, WatchEvent
+from common.io.kube import JsonObject, KubeApi, KubernetesApi, WatchStream
 from common.model.resources import CONFIGMAPS, CRDS, DANMNETS, Resource
 from tests.kubeapi.testing import RunningKubeApi, start_in_thread
 
@@ -359,7 +359,7 @@ def test_stop_interrupts_a_long_watch(tmp_path: Path, no_leaked_threads: None) -
 
             def watch(
                 self, resource: Resource, namespace: str | None = None, **kwargs: Any
-            ) -> Generator[WatchEvent, None, None]:
+            ) -> WatchStream:
                 stream = api.watch(resource, namespace, **kwargs)
                 opened.set()
                 return stream

@@ -1,30 +1,19 @@
 """Recording fakes of the three adapters the ``danm`` verbs take (API, kernel, plugin exec).
 
-Each is checked against its protocol by mypy (``_check_*`` at the bottom). They record what they
-were asked and answer what the test set up, RawExec-style; no MagicMock.
+Each is checked against its protocol by mypy (``_check_*`` at the bottom; the API one is the
+shared ``tests.unit.fake_kube``). They record what they were asked and answer what the test set
+up, RawExec-style; no MagicMock.
 """
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from common.io.cniexec import PluginExec, PluginFailed, PluginRequest
-from common.io.kube import (
-    DEFAULT_PAGE_SIZE,
-    AlreadyExists,
-    Conflict,
-    JsonObject,
-    KubeApi,
-    KubeUnavailable,
-    NotFound,
-    PatchType,
-    WatchEvent,
-)
 from common.io.netlink import (
     AddressInfo,
     IPAddress,
@@ -40,151 +29,16 @@ from common.io.netlink import (
     RouteSpec,
     RuleInfo,
 )
-from common.model.resources import Resource
+from tests.unit import fake_kube
 
 
-class FakeKube:
-    """A dict store with resourceVersions, 409 on stale writes, and an on/off switch."""
+class FakeKube(fake_kube.FakeKube):
+    """The shared in-memory API, refusing the verbs the CNI must never use."""
 
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], JsonObject] = {}
-        self.version = 0
-        self.down = False
-        self.calls: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
-
-    def _key(self, resource: Resource, namespace: str | None, name: str) -> tuple[str, str, str]:
-        return (resource.plural, (namespace or "") if resource.namespaced else "", name)
-
-    def _check(self, verb: str, resource: Resource, name: str) -> None:
-        self.calls.append((verb, resource.plural, name))
-        if self.down:
-            raise KubeUnavailable(f"{verb} {resource.plural}/{name}: connection refused")
-
-    def put(self, resource: Resource, obj: JsonObject) -> None:
-        """Store ``obj`` directly (test set-up)."""
-        metadata = obj.setdefault("metadata", {})
-        with self._lock:
-            self.version += 1
-            metadata["resourceVersion"] = str(self.version)
-            key = self._key(resource, metadata.get("namespace"), metadata["name"])
-            self.objects[key] = copy.deepcopy(obj)
-
-    def of(self, resource: Resource) -> list[JsonObject]:
-        return [o for (plural, _, _), o in self.objects.items() if plural == resource.plural]
-
-    def get(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        self._check("get", resource, name)
-        with self._lock:
-            found = self.objects.get(self._key(resource, namespace, name))
-            if found is None:
-                raise NotFound(404, "NotFound", f"{resource.plural} {name} not found")
-            return copy.deepcopy(found)
-
-    def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> JsonObject:
-        self._check("list", resource, "")
-        with self._lock:
-            items = [
-                copy.deepcopy(o)
-                for (plural, ns, _), o in self.objects.items()
-                if plural == resource.plural and (namespace is None or ns == namespace)
-            ]
-        return {"items": items, "metadata": {}}
-
-    def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
-        self._check("create", resource, body["metadata"]["name"])
-        key = self._key(resource, namespace, body["metadata"]["name"])
-        with self._lock:
-            if key in self.objects:
-                raise AlreadyExists(409, "AlreadyExists", "exists")
-            stored = copy.deepcopy(body)
-            if resource.namespaced:
-                stored["metadata"]["namespace"] = namespace
-            self.version += 1
-            stored["metadata"]["resourceVersion"] = str(self.version)
-            self.objects[key] = stored
-            return copy.deepcopy(stored)
-
-    def replace(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        body: JsonObject,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        self._check("replace", resource, name)
-        key = self._key(resource, namespace, name)
-        with self._lock:
-            current = self.objects.get(key)
-            if current is None:
-                raise NotFound(404, "NotFound", name)
-            wanted = body.get("metadata", {}).get("resourceVersion")
-            if wanted != current["metadata"]["resourceVersion"]:
-                raise Conflict(409, "Conflict", "the object has been modified")
-            stored = copy.deepcopy(body)
-            self.version += 1
-            stored["metadata"]["resourceVersion"] = str(self.version)
-            self.objects[key] = stored
-            return copy.deepcopy(stored)
-
-    def patch(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        patch: JsonObject | Sequence[JsonObject],
-        *,
-        patch_type: PatchType = "merge",
-        subresource: str | None = None,
-    ) -> JsonObject:
-        raise AssertionError("the CNI never patches")
-
-    def delete(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        resource_version: str | None = None,
-        uid: str | None = None,
-        propagation_policy: str | None = None,
-    ) -> JsonObject:
-        self._check("delete", resource, name)
-        with self._lock:
-            found = self.objects.pop(self._key(resource, namespace, name), None)
-        if found is None:
-            raise NotFound(404, "NotFound", name)
-        return found
-
-    def watch(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_s: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> Generator[WatchEvent, None, None]:
-        raise AssertionError("the CNI never watches")
+        super().__init__(
+            forbidden={"patch": "the CNI never patches", "watch": "the CNI never watches"}
+        )
 
 
 class FakeNetlink:
@@ -434,6 +288,5 @@ def plugin_failure(plugin: str, command: str, msg: str = "boom") -> PluginFailed
     return PluginFailed(plugin, command, code=100, msg=msg)
 
 
-_check_kube: KubeApi = FakeKube()
 _check_netlink: Netlink = FakeNetlink()
 _check_exec: PluginExec = FakeExec()

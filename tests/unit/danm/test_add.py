@@ -336,9 +336,7 @@ def test_policy_routes_and_ipv6_sysctls(world: World) -> None:
 
 def _network_writes(world: World) -> list[str]:
     plurals = (DANMNETS.plural, CLUSTERNETWORKS.plural)
-    return [
-        name for verb, plural, name in world.kube.calls if verb == "replace" and plural in plurals
-    ]
+    return [call.name for call in world.kube.writes("replace") if call.plural in plurals]
 
 
 def test_four_connections_on_one_network_make_one_network_write(world: World) -> None:

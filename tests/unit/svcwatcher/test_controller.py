@@ -120,7 +120,10 @@ def test_burst_of_changes_is_one_reconcile_and_one_write_per_object(
         watcher.on_pod("MODIFIED", pod(f"p{i}", labels=LB, ready=False))
     assert len(watcher.queue) == 1
     settle(watcher, fake)
-    assert [c[:2] for c in fake.calls] == [("replace", "endpoints"), ("replace", "endpointslices")]
+    assert [c[:2] for c in fake.writes()] == [
+        ("replace", "endpoints"),
+        ("replace", "endpointslices"),
+    ]
     assert _ready_ips(fake) == []
 
 
@@ -134,7 +137,7 @@ def test_nothing_is_written_when_nothing_changed(watcher: SvcWatcher, fake: Fake
     same_pod["metadata"]["uid"] = watcher.facts.pods["vnf"]["p0"].uid
     watcher.on_pod("MODIFIED", same_pod)  # NB: equal facts: not even a reconcile
     assert settle(watcher, fake) == 1
-    assert fake.calls == []
+    assert fake.writes() == []
 
 
 def test_trigger_time_annotation_is_set_on_change(watcher: SvcWatcher, fake: FakeKube) -> None:

@@ -1,35 +1,23 @@
-"""Informer against a small in-memory KubeApi: the diff logic and every error path.
+"""Informer against the shared in-memory KubeApi: the diff logic and every error path.
 
-The fake keeps one resource's objects, an event log and a compaction mark, like the real server,
-and lets a test script failures (unreachable, 410, 404) that are awkward to provoke on a real
-API server. tests/e2e/controllers/test_informer.py runs the same behaviour against tests/kubeapi.
+The fake (tests/unit/fake_kube.py) keeps objects, an event log and a compaction mark like the
+real server, and lets a test script what is awkward to provoke on a real API server: an
+unreachable API, 410 after compaction, 404 while a CRD is missing, a watch that lags.
+tests/e2e/controllers/test_informer.py runs the same behaviour against tests/kubeapi.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
-import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from common.io.informer import EventType, Informer, diff_listing, is_newer
-from common.io.kube import (
-    DEFAULT_PAGE_SIZE,
-    Gone,
-    JsonObject,
-    KubeApi,
-    KubeUnavailable,
-    NotFound,
-    PatchType,
-    WatchEvent,
-)
-from common.model.resources import CLUSTERNETWORKS, DANMNETS, Resource
-
-WAIT_S = 10.0  # NB: an upper bound for a hung test only; nothing asserts on speed.
+from common.io.kube import JsonObject, KubeApi, KubeUnavailable
+from common.model.resources import CLUSTERNETWORKS, DANMNETS, PODS, Resource
+from tests.unit.fake_kube import WAIT_S, FakeKube
 
 
 def obj(
@@ -42,216 +30,17 @@ def obj(
 
 
 # --------------------------------------------------------------------------------------------
-# The fake
+# The fake: the shared one, plus shorthands for one resource's objects in "default"
+
+INFORMER_NEVER = "an informer reads from its cache and never writes"
 
 
-class _Stream:
-    """Stands in for the urllib3 response a real watch reads: ``shutdown`` unblocks the reader."""
-
-    def __init__(self, wake: threading.Condition) -> None:
-        self.closed = False
-        self._wake = wake
-
-    def shutdown(self) -> None:
-        with self._wake:
-            self.closed = True
-            self._wake.notify_all()
+def put(fake: FakeKube, name: str, **spec: Any) -> JsonObject:
+    return fake.put(DANMNETS, {"metadata": {"name": name, "namespace": "default"}, "spec": spec})
 
 
-@dataclass
-class FakeKube:
-    """One resource's objects with resourceVersions, an event log and scripted failures."""
-
-    rv: int = 0
-    compacted_rv: int = 0
-    absent: bool = False
-    list_failures: list[Exception] = field(default_factory=list)
-    watch_failures: list[Exception] = field(default_factory=list)
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    objects: dict[tuple[str, str], JsonObject] = field(default_factory=dict)
-    events: list[tuple[int, str, JsonObject]] = field(default_factory=list)
-    watch_generation: int = 0
-    open_watches: int = 0
-    bookmark_interval_s: float | None = None
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    # ---- test controls
-
-    def put(self, name: str, *, record: bool = True, **spec: Any) -> JsonObject:
-        with self.cond:
-            self.rv += 1
-            key = ("default", name)
-            kind = "MODIFIED" if key in self.objects else "ADDED"
-            stored = obj(name, self.rv, uid=f"uid-{name}", **spec)
-            self.objects[key] = stored
-            if record:
-                self.events.append((self.rv, kind, copy.deepcopy(stored)))
-            self.cond.notify_all()
-            return copy.deepcopy(stored)
-
-    def remove(self, name: str, *, record: bool = True) -> None:
-        with self.cond:
-            self.rv += 1
-            gone = self.objects.pop(("default", name))
-            gone["metadata"]["resourceVersion"] = str(self.rv)
-            if record:
-                self.events.append((self.rv, "DELETED", gone))
-            self.cond.notify_all()
-
-    def bookmark(self, skip: int) -> None:
-        """Move the version on by ``skip`` (writes to other kinds) and announce it."""
-        with self.cond:
-            self.rv += skip
-            self.events.append(
-                (self.rv, "BOOKMARK", {"metadata": {"resourceVersion": str(self.rv)}})
-            )
-            self.cond.notify_all()
-
-    def compact(self) -> None:
-        with self.cond:
-            self.events.clear()
-            self.compacted_rv = self.rv
-
-    def end_watches(self) -> None:
-        """End every open watch as a server-side timeout would (cleanly)."""
-        with self.cond:
-            self.watch_generation += 1
-            self.cond.notify_all()
-
-    def count(self, verb: str) -> int:
-        return sum(1 for name, _ in self.calls if name == verb)
-
-    # ---- KubeApi: the read verbs the informer uses
-
-    def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> JsonObject:
-        with self.cond:
-            self.calls.append(("list", {"ns": namespace, "labels": label_selector}))
-            if self.list_failures:
-                raise self.list_failures.pop(0)
-            if self.absent:
-                raise NotFound(404, "NotFound", "the server could not find the requested resource")
-            return {
-                "metadata": {"resourceVersion": str(self.rv)},
-                "items": [copy.deepcopy(o) for o in self.objects.values()],
-            }
-
-    def watch(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        timeout_s: int | None = None,
-        allow_bookmarks: bool = False,
-    ) -> Generator[WatchEvent, None, None]:
-        with self.cond:
-            self.calls.append(("watch", {"rv": resource_version, "timeout_s": timeout_s}))
-            self.cond.notify_all()
-            if self.watch_failures:
-                raise self.watch_failures.pop(0)
-            if self.absent:
-                raise NotFound(404, "NotFound", "gone")
-            since = int(resource_version or 0)
-            if since < self.compacted_rv:
-                raise Gone(410, "Expired", f"too old resource version: {since}")
-            bookmarks = self.bookmark_interval_s if allow_bookmarks else None
-            return self._events(since, float(timeout_s or 3600), self.watch_generation, bookmarks)
-
-    def _events(
-        self, since: int, timeout_s: float, generation: int, bookmark_interval_s: float | None
-    ) -> Generator[WatchEvent, None, None]:
-        # NB: named like KubernetesApi's local so the informer's stop() can interrupt us too.
-        raw = _Stream(self.cond)
-        deadline = time.monotonic() + timeout_s
-        with self.cond:
-            self.open_watches += 1
-        try:
-            while True:
-                event: WatchEvent | None = None
-                with self.cond:
-                    pending = [e for e in self.events if e[0] > since]
-                    if pending:
-                        since, kind, item = pending[0]
-                        event = (kind, copy.deepcopy(item))
-                    elif raw.closed:
-                        raise KubeUnavailable("watch broke off: connection shut down")
-                    elif time.monotonic() >= deadline or generation != self.watch_generation:
-                        return
-                    else:
-                        wait_s = deadline - time.monotonic()
-                        if bookmark_interval_s is not None:
-                            wait_s = min(wait_s, bookmark_interval_s)
-                        if not self.cond.wait(wait_s) and bookmark_interval_s is not None:
-                            since = self.rv
-                            event = ("BOOKMARK", {"metadata": {"resourceVersion": str(self.rv)}})
-                if event is not None:
-                    yield event
-        finally:
-            with self.cond:
-                self.open_watches -= 1
-
-    # ---- KubeApi: verbs the informer must never call
-
-    def get(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        raise AssertionError("an informer must read from its cache, not GET")
-
-    def create(self, resource: Resource, namespace: str | None, body: JsonObject) -> JsonObject:
-        raise AssertionError("an informer never writes")
-
-    def replace(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        body: JsonObject,
-        *,
-        subresource: str | None = None,
-    ) -> JsonObject:
-        raise AssertionError("an informer never writes")
-
-    def patch(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        patch: JsonObject | Sequence[JsonObject],
-        *,
-        patch_type: PatchType = "merge",
-        subresource: str | None = None,
-    ) -> JsonObject:
-        raise AssertionError("an informer never writes")
-
-    def delete(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        *,
-        resource_version: str | None = None,
-        uid: str | None = None,
-        propagation_policy: str | None = None,
-    ) -> JsonObject:
-        raise AssertionError("an informer never writes")
-
-
-_check: KubeApi = FakeKube()
+def remove(fake: FakeKube, name: str) -> None:
+    fake.remove(DANMNETS, "default", name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,7 +85,9 @@ def no_leaked_threads() -> Iterator[None]:
 
 @pytest.fixture
 def fake() -> FakeKube:
-    return FakeKube()
+    return FakeKube(
+        forbidden=dict.fromkeys(["get", "create", "replace", "patch", "delete"], INFORMER_NEVER)
+    )
 
 
 @pytest.fixture
@@ -369,28 +160,31 @@ def test_diff_listing_reports_every_kind_of_change() -> None:
 
 
 def test_initial_list_then_watch_events_in_order(fake: FakeKube, run_informer: Any) -> None:
-    fake.put("a", v=1)
-    fake.put("b", v=1)
+    put(fake, "a", v=1)
+    put(fake, "b", v=1)
     informer, recorder = run_informer(fake)
     assert informer.wait_synced(WAIT_S)
     assert informer.synced
     assert informer.served
     assert recorder.wait_count(2) == [("ADDED", "a"), ("ADDED", "b")]
     assert sorted(o["metadata"]["name"] for o in informer.items()) == ["a", "b"]
-    fake.put("a", v=2)
-    fake.put("c")
-    fake.remove("b")
+    put(fake, "a", v=2)
+    put(fake, "c")
+    remove(fake, "b")
     assert recorder.wait_count(5)[2:] == [("MODIFIED", "a"), ("ADDED", "c"), ("DELETED", "b")]
     cached = informer.get("a", "default")
     assert cached is not None
     assert cached["spec"] == {"v": 2}
     assert informer.get("b", "default") is None
     # NB: the watch resumed from the list's version: no replayed ADDEDs.
-    assert fake.calls[1] == ("watch", {"rv": "2", "timeout_s": 300})
+    assert [call.verb for call in fake.calls[:2]] == ["list", "watch"]
+    first_watch = fake.watches[0]
+    assert (first_watch.resource_version, first_watch.timeout_s) == ("2", 300)
+    assert first_watch.allow_bookmarks
 
 
 def test_cache_snapshots_are_private_copies(fake: FakeKube, run_informer: Any) -> None:
-    fake.put("a", v=1)
+    put(fake, "a", v=1)
     informer, recorder = run_informer(fake)
     recorder.wait_count(1)
     informer.items()[0]["spec"]["v"] = 99
@@ -404,58 +198,60 @@ def test_cache_snapshots_are_private_copies(fake: FakeKube, run_informer: Any) -
 
 
 def test_gone_relists_and_emits_the_difference(fake: FakeKube, run_informer: Any) -> None:
-    fake.put("a", v=1)
-    fake.put("b")
+    put(fake, "a", v=1)
+    put(fake, "b")
     informer, recorder = run_informer(fake)
     recorder.wait_count(2)
-    # NB: changes the open watch never sees; then the history is compacted and the watch ends.
-    fake.put("a", record=False, v=2)
-    fake.remove("b", record=False)
-    fake.put("c", record=False)
-    fake.compact()
-    fake.end_watches()
+    # NB: changes the lagging watch never delivers; then the history is compacted and the
+    # watch ends, so the informer's next watch is from a version the server no longer has.
+    with fake.watches_held():
+        put(fake, "a", v=2)
+        remove(fake, "b")
+        put(fake, "c")
+        fake.compact()
+        fake.end_watches()
     assert recorder.wait_count(5)[2:] == [("DELETED", "b"), ("MODIFIED", "a"), ("ADDED", "c")]
     assert fake.count("list") == 2  # NB: one relist, at once, without an error backoff
     assert sorted(o["metadata"]["name"] for o in informer.items()) == ["a", "c"]
 
 
 def test_unreachable_api_is_retried_then_relisted(fake: FakeKube, run_informer: Any) -> None:
-    fake.list_failures = [KubeUnavailable("connection refused")] * 3
-    fake.put("a")
+    fake.fail_next("list", *[KubeUnavailable("connection refused")] * 3)
+    put(fake, "a")
     informer, recorder = run_informer(fake)
     assert recorder.wait_count(1) == [("ADDED", "a")]
     assert fake.count("list") == 4
-    fake.watch_failures = [KubeUnavailable("connection reset")]
-    fake.remove("a", record=False)
-    fake.end_watches()
-    recorder.wait_for(lambda events: ("DELETED", "a") in events)
+    with fake.watches_held():
+        fake.fail_next("watch", KubeUnavailable("connection reset"))
+        remove(fake, "a")
+        fake.end_watches()
+        recorder.wait_for(lambda events: ("DELETED", "a") in events)
     assert informer.items() == []
+    assert fake.count("list") == 5
 
 
 def test_missing_collection_is_served_false_until_it_appears(
     fake: FakeKube, run_informer: Any
 ) -> None:
-    fake.absent = True
+    fake.unserve(DANMNETS)
     informer, recorder = run_informer(fake)
     assert informer.wait_synced(WAIT_S)
     assert not informer.served
     assert informer.items() == []
-    fake.put("a")
-    fake.absent = False
+    put(fake, "a")
+    fake.serve(DANMNETS)
     recorder.wait_for(lambda events: ("ADDED", "a") in events)
     assert informer.served
     # NB: the CRD goes away: the objects go with it.
-    with fake.cond:
-        fake.absent = True
-    fake.end_watches()
+    fake.unserve(DANMNETS)
     recorder.wait_for(lambda events: ("DELETED", "a") in events)
     assert not informer.served
     assert informer.items() == []
 
 
 def test_resync_repeats_every_cached_object(fake: FakeKube, run_informer: Any) -> None:
-    fake.put("a")
-    fake.put("b")
+    put(fake, "a")
+    put(fake, "b")
     fake.bookmark_interval_s = 0.01  # NB: a quiet stream still ticks, as the stand-in's does
     _, recorder = run_informer(fake, resync_s=0.01)
     recorder.wait_for(
@@ -465,23 +261,23 @@ def test_resync_repeats_every_cached_object(fake: FakeKube, run_informer: Any) -
 
 
 def test_bookmarks_only_advance_the_resource_version(fake: FakeKube, run_informer: Any) -> None:
-    fake.put("a")
+    put(fake, "a")
     _, recorder = run_informer(fake)
     recorder.wait_count(1)
-    with fake.cond:
-        assert fake.cond.wait_for(lambda: fake.open_watches == 1, WAIT_S)
-    fake.bookmark(5)
+    assert fake.wait_for(lambda: fake.open_watches == 1)
+    for index in range(5):  # NB: writes the informer's watch does not see
+        fake.put(PODS, {"metadata": {"name": f"p{index}", "namespace": "default"}})
+    fake.send_bookmarks()
     fake.end_watches()
-    with fake.cond:
-        assert fake.cond.wait_for(lambda: fake.count("watch") >= 2, WAIT_S)
-        assert fake.calls[-1][1]["rv"] == "6"
+    assert fake.wait_for(lambda: fake.count("watch") >= 2)
+    assert fake.watches[-1].resource_version == "6"
     assert recorder.events == [("ADDED", "a")]
 
 
 def test_a_failing_handler_does_not_stop_the_others(
     fake: FakeKube, no_leaked_threads: None
 ) -> None:
-    fake.put("a")
+    put(fake, "a")
     seen: list[str] = []
 
     def broken(event_type: EventType, item: JsonObject) -> None:
@@ -494,7 +290,7 @@ def test_a_failing_handler_does_not_stop_the_others(
     informer.start()
     try:
         recorder.wait_count(1)
-        fake.put("b")
+        put(fake, "b")
         recorder.wait_count(2)
     finally:
         informer.stop(WAIT_S)
@@ -506,10 +302,11 @@ def test_stop_interrupts_an_open_watch(fake: FakeKube, no_leaked_threads: None) 
     informer = Informer(fake, DANMNETS, watch_timeout_s=3600, resync_s=3600)
     informer.start()
     assert informer.wait_synced(WAIT_S)
-    with fake.cond:
-        assert fake.cond.wait_for(lambda: fake.open_watches == 1, WAIT_S)
+    assert fake.wait_for(lambda: fake.open_watches == 1)
+    # NB: only cancelling the stream can end this watch: it is quiet and has an hour to go.
     informer.stop(timeout_s=WAIT_S)
     assert fake.open_watches == 0
+    assert fake.count("watch") == 1
     informer.stop()  # NB: idempotent
 
 
@@ -523,10 +320,8 @@ def test_stop_before_start_is_harmless(fake: FakeKube) -> None:
     Informer(fake, DANMNETS).stop()
 
 
-def test_cluster_scoped_get_ignores_namespace(run_informer: Any) -> None:
-    fake = FakeKube()
-    fake.put("a")
-    fake.objects = {("", "a"): obj("a", 1, namespace="")}
+def test_cluster_scoped_get_ignores_namespace(fake: FakeKube, run_informer: Any) -> None:
+    fake.put(CLUSTERNETWORKS, {"metadata": {"name": "a"}})
     informer, recorder = run_informer(fake, CLUSTERNETWORKS)
     recorder.wait_count(1)
     assert informer.get("a") is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class RecordingKube:
     def delete(self, *_: Any, **__: Any) -> Any:
         raise AssertionError("must not be called")
 
-    def watch(self, *_: Any, **__: Any) -> Generator[kube.WatchEvent, None, None]:
+    def watch(self, *_: Any, **__: Any) -> kube.WatchStream:
         raise AssertionError("must not be called")
 
 
