@@ -19,19 +19,10 @@ from typing import Any
 from common.ipam import ipv4, ipv6
 from common.ipam import vni as vnis
 from common.ipam.errors import IpamError
-from common.model import canonical_network_type
+from common.model import canonical_network_type, copy_json
 from webhook.rules import POOL6, Denial, Denied, parse_address, parse_cidr
 
 JsonObject = dict[str, Any]
-
-
-def copy_json(value: Any) -> Any:
-    """A deep copy of decoded JSON (dicts, lists, scalars); several times faster than deepcopy."""
-    if isinstance(value, dict):
-        return {key: copy_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [copy_json(item) for item in value]
-    return value
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

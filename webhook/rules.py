@@ -15,6 +15,7 @@ the message, so ``kubectl`` users who knew the original see the words they know.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -180,6 +181,9 @@ Validator = Callable[[NetworkReview], Denial | None]
 # Address helpers
 
 
+# NB: cached: a review parses the same few CIDRs and addresses several times, and ipaddress
+# parsing is a visible share of a review's CPU; the results are immutable.
+@functools.lru_cache(maxsize=1024)
 def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """``address/prefix`` (decimal prefix, host bits allowed and masked), or None."""
     address, slash, prefix = text.partition("/")
@@ -191,6 +195,7 @@ def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | Non
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if not text or "%" in text:
         return None
