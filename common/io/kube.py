@@ -332,6 +332,45 @@ def list_page_path(base: str, query: Sequence[tuple[str, str]], page_size: int, 
     return _with_query(base, page_query)
 
 
+def watch_path(
+    resource: Resource,
+    namespace: str | None,
+    *,
+    resource_version: str | None,
+    label_selector: str | None,
+    field_selector: str | None,
+    timeout_s: int | None,
+    allow_bookmarks: bool,
+) -> str:
+    """The path of a watch request with the ``KubeApi.watch`` arguments as its query."""
+    query = [("watch", "true"), *_selectors(label_selector, field_selector)]
+    if resource_version is not None:
+        query.append(("resourceVersion", resource_version))
+    if timeout_s is not None:
+        query.append(("timeoutSeconds", str(timeout_s)))
+    if allow_bookmarks:
+        query.append(("allowWatchBookmarks", "true"))
+    return _with_query(resource.collection_path(_ns(resource, namespace)), query)
+
+
+def parse_watch_line(line: bytes) -> WatchEvent | None:
+    """One line of a watch stream as ``(type, object)``; None for a blank keep-alive line.
+
+    An ERROR event raises its Status as our exception; an undecodable line raises BadResponse.
+    """
+    if not line.strip():
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise KubeApiError(200, "BadResponse", f"undecodable watch event: {exc}") from exc
+    event_type = str(event.get("type", ""))
+    obj = event.get("object") or {}
+    if event_type == "ERROR":
+        raise error_from_status(int(obj.get("code") or 500), obj)
+    return event_type, obj
+
+
 def continue_token(page: JsonObject) -> str:
     """The token that fetches the page after ``page``; "" when ``page`` is the last."""
     return str((page.get("metadata") or {}).get("continue") or "")
@@ -658,14 +697,15 @@ class KubernetesApi(RestVerbs):
         stops iterating or cancels. An expired ``resource_version`` raises ``Gone``: relist, then
         re-watch.
         """
-        query = [("watch", "true"), *_selectors(label_selector, field_selector)]
-        if resource_version is not None:
-            query.append(("resourceVersion", resource_version))
-        if timeout_s is not None:
-            query.append(("timeoutSeconds", str(timeout_s)))
-        if allow_bookmarks:
-            query.append(("allowWatchBookmarks", "true"))
-        path = _with_query(resource.collection_path(_ns(resource, namespace)), query)
+        path = watch_path(
+            resource,
+            namespace,
+            resource_version=resource_version,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            timeout_s=timeout_s,
+            allow_bookmarks=allow_bookmarks,
+        )
         # NB: the read timeout must outlast the server-side one, or we would cut a healthy but
         # quiet watch; with no server timeout the stream is open-ended by design.
         read_timeout = None if timeout_s is None else timeout_s + self.request_timeout_s
@@ -679,19 +719,11 @@ class KubernetesApi(RestVerbs):
     def _watch_events(self, raw: Any, path: str) -> Generator[WatchEvent, None, None]:
         try:
             for line in raw:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                event_type = str(event.get("type", ""))
-                obj = event.get("object") or {}
-                if event_type == "ERROR":
-                    error = error_from_status(int(obj.get("code") or 500), obj)
-                    raise error
-                yield event_type, obj
+                event = parse_watch_line(line)
+                if event is not None:
+                    yield event
         except self._unavailable_errors as exc:
             raise KubeUnavailable(f"watch {path} broke off: {exc}") from exc
-        except ValueError as exc:
-            raise KubeApiError(200, "BadResponse", f"undecodable watch event: {exc}") from exc
 
     @staticmethod
     def _interrupt_response(raw: Any) -> None:

@@ -42,17 +42,15 @@ from urllib.parse import urlsplit
 from common.io.kube import (
     JsonObject,
     KubeApi,
-    KubeApiError,
     KubeError,
     KubeUnavailable,
     RestVerbs,
     WatchEvent,
-    _ns,
-    _selectors,
-    _with_query,
     config_load_error,
     error_from_status,
     parse_object,
+    parse_watch_line,
+    watch_path,
 )
 from common.io.watch import EventStream, WatchStream
 from common.model.resources import Resource
@@ -697,14 +695,15 @@ class LeanKubeApi(RestVerbs):
         The stream has a connection of its own (never pooled); an expired ``resource_version``
         raises ``Gone``.
         """
-        query = [("watch", "true"), *_selectors(label_selector, field_selector)]
-        if resource_version is not None:
-            query.append(("resourceVersion", resource_version))
-        if timeout_s is not None:
-            query.append(("timeoutSeconds", str(timeout_s)))
-        if allow_bookmarks:
-            query.append(("allowWatchBookmarks", "true"))
-        path = _with_query(resource.collection_path(_ns(resource, namespace)), query)
+        path = watch_path(
+            resource,
+            namespace,
+            resource_version=resource_version,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            timeout_s=timeout_s,
+            allow_bookmarks=allow_bookmarks,
+        )
         # NB: the read timeout must outlast the server-side one (see KubernetesApi.watch).
         read_timeout = None if timeout_s is None else timeout_s + self.request_timeout_s
         connection, response = self._send(
@@ -721,22 +720,12 @@ class LeanKubeApi(RestVerbs):
         response: http.client.HTTPResponse, path: str
     ) -> Generator[WatchEvent, None, None]:
         try:
-            while True:
-                line = response.readline()
-                if not line:
-                    return
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                event_type = str(event.get("type", ""))
-                obj = event.get("object") or {}
-                if event_type == "ERROR":
-                    raise error_from_status(int(obj.get("code") or 500), obj)
-                yield event_type, obj
+            while line := response.readline():
+                event = parse_watch_line(line)
+                if event is not None:
+                    yield event
         except (OSError, http.client.HTTPException) as error:
             raise KubeUnavailable(f"watch {path} broke off: {error}") from error
-        except ValueError as error:
-            raise KubeApiError(200, "BadResponse", f"undecodable watch event: {error}") from error
 
     @staticmethod
     def _interrupt_connection(connection: http.client.HTTPConnection) -> None:

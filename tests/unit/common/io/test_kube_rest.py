@@ -258,3 +258,42 @@ def test_both_adapters_share_the_verbs() -> None:
         assert issubclass(adapter, kube.RestVerbs)
         for verb in ("get", "list", "create", "replace", "patch", "delete"):
             assert getattr(adapter, verb) is getattr(kube.RestVerbs, verb), (adapter, verb)
+
+
+def test_watch_path_carries_every_watch_argument() -> None:
+    path = kube.watch_path(
+        CONFIGMAPS,
+        "ns",
+        resource_version="42",
+        label_selector="app=x",
+        field_selector="metadata.name=a",
+        timeout_s=30,
+        allow_bookmarks=True,
+    )
+    assert path == (
+        "/api/v1/namespaces/ns/configmaps?watch=true&labelSelector=app%3Dx"
+        "&fieldSelector=metadata.name%3Da&resourceVersion=42&timeoutSeconds=30"
+        "&allowWatchBookmarks=true"
+    )
+    bare = kube.watch_path(
+        NODES,
+        "ignored",
+        resource_version=None,
+        label_selector=None,
+        field_selector=None,
+        timeout_s=None,
+        allow_bookmarks=False,
+    )
+    assert bare == "/api/v1/nodes?watch=true"
+
+
+def test_parse_watch_line() -> None:
+    assert kube.parse_watch_line(b"\n") is None
+    assert kube.parse_watch_line(b'{"type":"ADDED","object":{"a":1}}\n') == ("ADDED", {"a": 1})
+    with pytest.raises(kube.Gone):
+        kube.parse_watch_line(
+            b'{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}}'
+        )
+    with pytest.raises(kube.KubeApiError) as error:
+        kube.parse_watch_line(b"{not json")
+    assert error.value.reason == "BadResponse"
