@@ -10,6 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# NB: the svcwatcher tier's fixture: the API stand-in with the DanmEp/DanmNet CRDs and the
+# "vnf" and "other" namespaces.
+from tests.e2e.svcwatcher.conftest import cluster  # noqa: F401
 from tests.images.docker import (
     DockerDaemon,
     build_image,

@@ -34,7 +34,6 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from common.io.kube import KubernetesApi
 from common.model.resources import DANMEPS, SERVICES
 from tests.e2e.svcwatcher.harness import Cluster
 from tests.images.docker import PYTHON_BASE, REPO, DockerDaemon, DockerError, inspect_image
@@ -279,6 +278,7 @@ def test_webhook_image_answers_admission_reviews_over_tls(
     images: dict[str, str],
     containers: list[Container],
     kubeapi: RunningKubeApi,
+    cluster: Cluster,
     tmp_path: Path,
 ) -> None:
     cert_dir = tmp_path / "certs"
@@ -345,14 +345,8 @@ def test_webhook_image_answers_admission_reviews_over_tls(
     assert "vlan" in denied["status"]["message"].lower()
 
     # A DELETE is checked against the DanmEps in the API: the container's in-cluster client.
-    api = KubernetesApi.from_api_client(kubeapi.api_client())
-    try:
-        cluster = Cluster(api)
-        cluster.install_crds()
-        cluster.ensure_namespace("ns")
-        cluster.create(DANMEPS, danmep("pod-a", "net", "ns", ipv4="10.20.0.5/24", name="ep-a"))
-    finally:
-        api.close()
+    cluster.ensure_namespace("ns")
+    cluster.create(DANMEPS, danmep("pod-a", "net", "ns", ipv4="10.20.0.5/24", name="ep-a"))
     connected = network(name="net", cidr="10.20.0.0/24", host_device="ens3", vxlan=600)
     in_use = review(connected, path="/netdeletion", operation="DELETE")
     assert in_use["allowed"] is False, in_use
@@ -371,46 +365,40 @@ def test_svcwatcher_image_fills_endpoints_and_slices(
     images: dict[str, str],
     containers: list[Container],
     kubeapi: RunningKubeApi,
+    cluster: Cluster,
     tmp_path: Path,
 ) -> None:
-    api = KubernetesApi.from_api_client(kubeapi.api_client())
-    try:
-        cluster = Cluster(api)
-        cluster.install_crds()
-        for namespace in ("vnf", "kube-system"):
-            cluster.ensure_namespace(namespace)
-        selector = {"app": "lb"}
-        cluster.create(SERVICES, service("lb", selector=selector, network="internal"))
-        for index in (1, 2):
-            cluster.create_pod(pod(f"lb-{index}", labels=selector))
-            cluster.create(
-                DANMEPS,
-                danmep(f"lb-{index}", "internal", ipv4=f"10.30.0.{index}/24", name=f"ep-{index}"),
-            )
-        service_account, api_env = in_cluster(kubeapi, tmp_path / "serviceaccount")
-        watcher = Container(
-            docker_daemon,
-            f"danm-test-svcwatcher-{os.getpid()}",
-            "--network",
-            "host",
-            *Workload.load("svcwatcher/deployment.yaml", "Deployment").run_args(
-                images["svcwatcher"],
-                field_env={"POD_NAME": "svcwatcher-image-test", "POD_NAMESPACE": "kube-system"},
-                service_account=service_account,
-                extra_env=api_env,
-                extra_args=(f"--health-port={free_port()}",),
-            ),
+    cluster.ensure_namespace("kube-system")
+    selector = {"app": "lb"}
+    cluster.create(SERVICES, service("lb", selector=selector, network="internal"))
+    for index in (1, 2):
+        cluster.create_pod(pod(f"lb-{index}", labels=selector))
+        cluster.create(
+            DANMEPS,
+            danmep(f"lb-{index}", "internal", ipv4=f"10.30.0.{index}/24", name=f"ep-{index}"),
         )
-        containers.append(watcher)
+    service_account, api_env = in_cluster(kubeapi, tmp_path / "serviceaccount")
+    watcher = Container(
+        docker_daemon,
+        f"danm-test-svcwatcher-{os.getpid()}",
+        "--network",
+        "host",
+        *Workload.load("svcwatcher/deployment.yaml", "Deployment").run_args(
+            images["svcwatcher"],
+            field_env={"POD_NAME": "svcwatcher-image-test", "POD_NAMESPACE": "kube-system"},
+            service_account=service_account,
+            extra_env=api_env,
+            extra_args=(f"--health-port={free_port()}",),
+        ),
+    )
+    containers.append(watcher)
 
-        def served(view: Any) -> bool:
-            if not watcher.running():
-                raise AssertionError(f"svcwatcher container exited:\n{watcher.logs()}")
-            return bool(view.ready == {"10.30.0.1", "10.30.0.2"} and view.slice_ips == view.ready)
+    def served(view: Any) -> bool:
+        if not watcher.running():
+            raise AssertionError(f"svcwatcher container exited:\n{watcher.logs()}")
+        return bool(view.ready == {"10.30.0.1", "10.30.0.2"} and view.slice_ips == view.ready)
 
-        cluster.wait_view("vnf", "lb", served, "Endpoints and slices from the svcwatcher image")
-    finally:
-        api.close()
+    cluster.wait_view("vnf", "lb", served, "Endpoints and slices from the svcwatcher image")
 
 
 # ---- netwatcher
@@ -468,6 +456,9 @@ def api_in_netns(pod_netns: int, tmp_path: Path) -> Iterator[Path]:
             "0",
             "--kubeconfig",
             str(kubeconfig),
+            # NB: certificates beside the kubeconfig, so one volume gives the container both.
+            "--workdir",
+            str(workdir / "pki"),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -488,19 +479,6 @@ def api_in_netns(pod_netns: int, tmp_path: Path) -> Iterator[Path]:
             process.wait(timeout=30)
         if process.stdout is not None:
             process.stdout.close()
-
-
-def referenced_directories(kubeconfig: Path) -> set[Path]:
-    """The kubeconfig's directory and those of the files it names (CA, client certificate)."""
-    config = yaml.safe_load(kubeconfig.read_text())
-    files = [
-        value
-        for section in ("clusters", "users")
-        for entry in config.get(section, [])
-        for key, value in (entry.get("cluster") or entry.get("user") or {}).items()
-        if key in ("certificate-authority", "client-certificate", "client-key", "tokenFile")
-    ]
-    return {kubeconfig.parent, *(Path(file).parent for file in files)}
 
 
 def test_netwatcher_image_follows_a_danmnet_in_its_network_namespace(
@@ -548,11 +526,8 @@ def test_netwatcher_image_follows_a_danmnet_in_its_network_namespace(
         "--network",
         f"container:danm-test-netns-{os.getpid()}",
         # NB: the stand-in's kubeconfig names its certificate files by absolute path.
-        *[
-            flag
-            for directory in referenced_directories(api_in_netns)
-            for flag in ("--volume", f"{directory}:{directory}:ro")
-        ],
+        "--volume",
+        f"{api_in_netns.parent}:{api_in_netns.parent}:ro",
         *Workload.load("netwatcher/daemonset.yaml", "DaemonSet").run_args(
             images["netwatcher"],
             field_env={"NODE_NAME": "image-node"},
