@@ -19,7 +19,7 @@ from typing import Any
 from common.ipam import ipv4, ipv6
 from common.ipam import vni as vnis
 from common.ipam.errors import IpamError
-from common.model import canonical_network_type, copy_json
+from common.model import canonical_network_type, copy_json_object
 from webhook.rules import POOL6, Denial, Denied, parse_address, parse_cidr
 
 JsonObject = dict[str, Any]
@@ -82,7 +82,7 @@ def prepare_update(new: Mapping[str, Any], old: Mapping[str, Any]) -> JsonObject
     but no longer fit; ``net6`` likewise for ``alloc6`` and ``allocation_pool_v6``. Whether Pods
     are connected (which forbids the change) is a rule, checked separately.
     """
-    result: JsonObject = copy_json(dict(new))
+    result: JsonObject = copy_json_object(new)
     options = options_of(result)
     old_options = options_of(old)
     if not options:
@@ -127,7 +127,7 @@ def default_network(obj: Mapping[str, Any]) -> JsonObject:
 
     Raises :class:`Denied` when the IPv6 tracking fields cannot be initialised.
     """
-    result: JsonObject = copy_json(dict(obj))
+    result: JsonObject = copy_json_object(obj)
     spec = _child(result, "spec")
     network_type = _str(spec.get("NetworkType"))
     canonical = canonical_network_type(network_type)
@@ -193,7 +193,7 @@ def attach_to_profile(
     network_id: str,
 ) -> JsonObject:
     """A TenantNetwork with the physical attributes chosen from its TenantConfig."""
-    result: JsonObject = copy_json(dict(obj))
+    result: JsonObject = copy_json_object(obj)
     spec = _child(result, "spec")
     if _str(spec.get("NetworkID")) != network_id:
         spec["NetworkID"] = network_id
@@ -206,14 +206,14 @@ def attach_to_profile(
 
 def set_vni(obj: Mapping[str, Any], *, vni_type: str, vni: int) -> JsonObject:
     """A network with ``spec.Options.vlan`` or ``.vxlan`` set to the reserved VNI."""
-    result: JsonObject = copy_json(dict(obj))
+    result: JsonObject = copy_json_object(obj)
     _child(_child(result, "spec"), "Options")[vni_type] = vni
     return result
 
 
 def init_profile_allocs(config: Mapping[str, Any]) -> JsonObject:
     """A TenantConfig whose VNI profiles without ``alloc`` get a fresh 5001-bit array (§7.5)."""
-    result: JsonObject = copy_json(dict(config))
+    result: JsonObject = copy_json_object(config)
     devices = result.get("hostDevices")
     if isinstance(devices, list):
         for profile in devices:

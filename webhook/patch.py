@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
+from common.model import copy_json
+
 JsonPatch: TypeAlias = list[dict[str, Any]]
 
 
@@ -75,14 +77,13 @@ def apply_patch(document: Any, patch: JsonPatch) -> Any:
     Strict like the API server: ``replace``/``remove`` need the target to exist, ``add`` needs
     the parent. Raises ``ValueError`` otherwise.
     """
-    import copy
 
-    result = copy.deepcopy(document)
+    result = copy_json(document)
     for op in patch:
         tokens = [_unescape(token) for token in op["path"].split("/")[1:]]
         if not tokens:
             if op["op"] != "remove":
-                result = copy.deepcopy(op["value"])
+                result = copy_json(op["value"])
                 continue
             raise ValueError("cannot remove the whole document")
         parent = result
@@ -93,9 +94,9 @@ def apply_patch(document: Any, patch: JsonPatch) -> Any:
         if isinstance(parent, list):
             index = len(parent) if last == "-" else int(last)
             if kind == "add":
-                parent.insert(index, copy.deepcopy(op["value"]))
+                parent.insert(index, copy_json(op["value"]))
             elif kind == "replace":
-                parent[index] = copy.deepcopy(op["value"])
+                parent[index] = copy_json(op["value"])
             else:
                 del parent[index]
             continue
@@ -106,7 +107,7 @@ def apply_patch(document: Any, patch: JsonPatch) -> Any:
         if kind == "remove":
             del parent[last]
         elif kind in ("add", "replace"):
-            parent[last] = copy.deepcopy(op["value"])
+            parent[last] = copy_json(op["value"])
         else:
             raise ValueError(f"unsupported op {kind!r}")
     return result

@@ -22,7 +22,6 @@ server's order; they get a private copy of the object and should only enqueue wo
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import random
@@ -32,6 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeAlias
 
 from common.io.kube import Gone, JsonObject, KubeApi, NotFound, WatchStream
+from common.model import copy_json, copy_json_object
 from common.model.resources import Resource
 from common.workqueue import backoff_delay
 
@@ -193,14 +193,14 @@ class Informer:
     def items(self) -> list[JsonObject]:
         """A deep copy of every cached object."""
         with self._lock:
-            return copy.deepcopy(list(self._cache.values()))
+            return [copy_json_object(obj) for obj in self._cache.values()]
 
     def get(self, name: str, namespace: str | None = None) -> JsonObject | None:
         """A deep copy of one cached object, or None."""
         key = ((namespace or "") if self._resource.namespaced else "", name)
         with self._lock:
             found = self._cache.get(key)
-            return copy.deepcopy(found) if found is not None else None
+            return copy_json_object(found) if found is not None else None
 
     # ---- the loop
 
@@ -370,7 +370,7 @@ class Informer:
             handlers = list(self._handlers)
         for handler in handlers:
             try:
-                handler(event_type, copy.deepcopy(obj))
+                handler(event_type, copy_json(obj))
             except Exception:
                 # NB: one broken handler must not stop the cache or the other handlers.
                 key = object_key(obj)

@@ -37,7 +37,6 @@ retryable (repeating the same write fails again); ``update_with_retry`` handles 
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import socket
@@ -52,6 +51,7 @@ from urllib.parse import urlencode
 from common.io.watch import EventStream
 from common.io.watch import WatchEvent as WatchEvent
 from common.io.watch import WatchStream as WatchStream
+from common.model import copy_json
 from common.model.resources import Resource
 
 JsonObject: TypeAlias = dict[str, Any]
@@ -785,7 +785,7 @@ def update_with_retry(
     while True:
         attempts += 1
         current = api.get(resource, namespace, name)
-        desired = mutate(copy.deepcopy(current))
+        desired = mutate(copy_json(current))
         if desired is None or desired == current:
             return current
         metadata = desired.setdefault("metadata", {})

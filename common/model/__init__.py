@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.model._base import copy_json, new_metadata
+from common.model._base import copy_json, copy_json_object, new_metadata
 from common.model.annotation import (
     NetworkConnection,
     default_connection,
@@ -78,6 +78,7 @@ __all__ = [
     "TenantNetwork",
     "canonical_network_type",
     "copy_json",
+    "copy_json_object",
     "default_connection",
     "is_builtin_ipvlan",
     "is_dynamic_type",
